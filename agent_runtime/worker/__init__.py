@@ -1,0 +1,23 @@
+"""Workers and the Runner that supervises them (juju's ``worker`` package).
+
+``RESTART_DELAY`` is read each time a Runner built without a ``restart_delay``
+schedules a restart, so tests and agents may change it.
+"""
+
+#: Seconds a Runner waits before restarting a worker that failed non-fatally.
+RESTART_DELAY: float = 3.0
+
+from agent_runtime.worker.base import GreenletWorker  # noqa: E402
+from agent_runtime.worker.runner import Runner, RunnerObserver  # noqa: E402
+from agent_runtime.worker.simple import SimpleWorker  # noqa: E402
+from agent_runtime.worker.watch import NotifyWorker, StringsWorker  # noqa: E402
+
+__all__ = [
+    "RESTART_DELAY",
+    "GreenletWorker",
+    "NotifyWorker",
+    "Runner",
+    "RunnerObserver",
+    "SimpleWorker",
+    "StringsWorker",
+]
