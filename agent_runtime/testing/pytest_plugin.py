@@ -1,0 +1,105 @@
+"""A pytest plugin for code that runs on gevent.
+
+Enable it in a ``conftest.py``::
+
+    pytest_plugins = ["agent_runtime.testing.pytest_plugin"]
+
+For every test it checks two things, and fails the test when either is broken:
+
+* **No leaked greenlets.** Every greenlet the test started has finished when
+  it ends (after a short grace period for greenlets that are already dying).
+  Leaked greenlets are listed with their stacks, then killed so that they do
+  not disturb the next test.
+* **No lost errors.** No greenlet died with an exception that only the gevent
+  hub saw (and would have printed to stderr). In agent_runtime every error is
+  delivered to whoever waits; one that reaches the hub is a bug.
+
+Mark a test ``@pytest.mark.allow_leaked_greenlets`` or
+``@pytest.mark.allow_hub_errors`` to exempt it.
+"""
+
+from __future__ import annotations
+
+import gc
+import traceback
+
+import gevent
+import greenlet
+import pytest
+
+#: Real seconds a test's greenlets get to finish dying after the test returned.
+LEAK_GRACE = 2.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "allow_leaked_greenlets: do not fail the test for greenlets it leaves alive"
+    )
+    config.addinivalue_line(
+        "markers", "allow_hub_errors: do not fail the test for errors that reached the gevent hub"
+    )
+
+
+def live_greenlets() -> set[greenlet.greenlet]:
+    """Every greenlet that has started and not finished, except the current one."""
+    current = greenlet.getcurrent()
+    return {
+        g for g in gc.get_objects() if isinstance(g, greenlet.greenlet) and g and g is not current
+    }
+
+
+def _describe(g: greenlet.greenlet) -> str:
+    frame = getattr(g, "gr_frame", None)
+    stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (no frame)\n"
+    return f"{g!r}\n{stack}"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_greenlets(request: pytest.FixtureRequest):
+    if request.node.get_closest_marker("allow_leaked_greenlets"):
+        yield
+        return
+    before = live_greenlets()
+    hub = gevent.get_hub()
+    yield
+    leaked = live_greenlets() - before - {hub}
+    if leaked:
+        with gevent.Timeout(LEAK_GRACE, False):
+            while leaked:
+                gevent.sleep(0.005)
+                leaked = {g for g in leaked if g}
+    if leaked:
+        report = "\n".join(_describe(g) for g in leaked)
+        for g in leaked:
+            if isinstance(g, gevent.Greenlet):
+                g.kill(block=False)
+        gevent.sleep(0)
+        pytest.fail(
+            f"{len(leaked)} greenlet(s) still alive after the test:\n{report}", pytrace=False
+        )
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_errors(request: pytest.FixtureRequest):
+    if request.node.get_closest_marker("allow_hub_errors"):
+        yield
+        return
+    hub = gevent.get_hub()
+    seen: list[str] = []
+    original = hub.handle_error
+
+    def handle_error(context, type, value, tb):
+        if type is not None and not issubclass(type, hub.NOT_ERROR):
+            seen.append(f"in {context!r}:\n" + "".join(traceback.format_exception(type, value, tb)))
+        original(context, type, value, tb)
+
+    hub.handle_error = handle_error
+    try:
+        yield
+    finally:
+        del hub.handle_error
+    if seen:
+        pytest.fail(
+            "errors reached the gevent hub instead of whoever waits:\n" + "\n".join(seen),
+            pytrace=False,
+        )

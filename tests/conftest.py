@@ -1,0 +1,99 @@
+"""Shared test set-up.
+
+* Every test runs under agent_runtime's own pytest plugin: no leaked greenlets,
+  no error that only the gevent hub saw.
+* ``AGENT_RUNTIME_TEST_PATCHED=1`` (set by the monkey-patched tox flavour)
+  asserts that gevent's monkey patching really was applied before pytest
+  started, so that flavour cannot silently run unpatched.
+* ``AGENT_RUNTIME_NO_SKIPS=1`` (set by .ci/run) turns every skipped test into a
+  failure of the session: in CI every test must run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import agent_runtime.worker
+from agent_runtime.testing import check_killed
+from agent_runtime.worker import Runner
+
+from starters import Starter, no_importance, none_fatal
+
+pytest_plugins = ["agent_runtime.testing.pytest_plugin"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("AGENT_RUNTIME_TEST_PATCHED") == "1":
+        from gevent import monkey
+
+        missing = [
+            m for m in ("socket", "time", "threading", "select") if not monkey.is_module_patched(m)
+        ]
+        if missing:
+            raise pytest.UsageError(
+                "AGENT_RUNTIME_TEST_PATCHED=1 but gevent did not patch "
+                f"{', '.join(missing)}: run pytest under `python -m gevent.monkey --module pytest`"
+            )
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(f"{report.nodeid}: {report.longrepr}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped and os.environ.get("AGENT_RUNTIME_NO_SKIPS") == "1":
+        print("\nAGENT_RUNTIME_NO_SKIPS=1 and these tests were skipped:")
+        for line in _skipped:
+            print("  " + line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def patched() -> bool:
+    """True when this session runs monkey-patched."""
+    from gevent import monkey
+
+    return monkey.is_module_patched("socket")
+
+
+@pytest.fixture
+def no_restart_delay(monkeypatch):
+    """The reference's SetUpTest: ``RESTART_DELAY`` = 0 for the test."""
+    monkeypatch.setattr(agent_runtime.worker, "RESTART_DELAY", 0.0)
+
+
+@pytest.fixture
+def runners():
+    """Make Runners; each is killed after the test and must stop in time."""
+    made: list[Runner] = []
+
+    def make(is_fatal=none_fatal, more_important=no_importance, *args, **kwargs):
+        runner = Runner(is_fatal, more_important, *args, **kwargs)
+        made.append(runner)
+        return runner
+
+    yield make
+    for runner in made:
+        runner.kill()
+        check_killed(runner)
+
+
+@pytest.fixture
+def starters():
+    """Make the reference's test starters; none may ever run two instances at once."""
+    made: list[Starter] = []
+
+    def make(**kwargs):
+        starter = Starter(**kwargs)
+        made.append(starter)
+        return starter
+
+    yield make
+    for starter in made:
+        assert starter.overlaps == [], "two instances of one id ran at once"

@@ -1,0 +1,220 @@
+"""Every class in agent_runtime that claims an interface provides it.
+
+``test_every_implementation_is_verified`` walks the package: a new class with
+``@implementer`` and no entry in ``FACTORIES`` fails it, so no implementation
+goes unverified.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+from zope.interface import implementedBy, implementer
+from zope.interface.verify import verifyObject
+
+import agent_runtime
+from agent_runtime import errors, interfaces
+from agent_runtime.clock import RealClock
+from agent_runtime.testing import (
+    FakeNotifyWatcher,
+    FakeStringsWatcher,
+    ManualClock,
+    check_killed,
+)
+from agent_runtime.watcher import NotifyWatcher, StringsWatcher
+from agent_runtime.worker import (
+    GreenletWorker,
+    NotifyWorker,
+    Runner,
+    RunnerObserver,
+    SimpleWorker,
+    StringsWorker,
+)
+from agent_runtime.worker.base import Outcome
+
+
+@implementer(interfaces.INotifyWatchHandler)
+class _NotifyHandler:
+    def set_up(self):
+        return NotifyWatcher()
+
+    def tear_down(self):
+        pass
+
+    def handle(self):
+        pass
+
+
+@implementer(interfaces.IStringsWatchHandler)
+class _StringsHandler:
+    def set_up(self):
+        return StringsWatcher()
+
+    def tear_down(self):
+        pass
+
+    def handle(self, changes):
+        pass
+
+
+class _Idle(GreenletWorker):
+    def __init__(self):
+        super().__init__()
+        self._start()
+
+    def _run(self):
+        self.dying.wait()
+
+
+def _stopping(worker):
+    """Workers are verified, then stopped so that nothing outlives the test."""
+    return worker, lambda: (worker.kill(), check_killed(worker))
+
+
+#: class -> a function returning (instance, cleanup)
+FACTORIES = {
+    RealClock: lambda: (RealClock(), None),
+    ManualClock: lambda: (ManualClock(), None),
+    NotifyWatcher: lambda: (NotifyWatcher(), None),
+    StringsWatcher: lambda: (StringsWatcher(), None),
+    FakeNotifyWatcher: lambda: (FakeNotifyWatcher(), None),
+    FakeStringsWatcher: lambda: (FakeStringsWatcher(), None),
+    RunnerObserver: lambda: (RunnerObserver(), None),
+    GreenletWorker: lambda: _stopping(_Idle()),
+    SimpleWorker: lambda: _stopping(SimpleWorker(lambda stop: stop.wait())),
+    NotifyWorker: lambda: _stopping(NotifyWorker(_NotifyHandler())),
+    StringsWorker: lambda: _stopping(StringsWorker(_StringsHandler())),
+    Runner: lambda: _stopping(Runner(lambda e: False, lambda a, b: False)),
+}
+
+
+def _timer(clock):
+    timer = clock.call_later(60, lambda: None)
+    return timer, timer.cancel
+
+
+TIMER_FACTORIES = {
+    "RealClock": lambda: _timer(RealClock()),
+    "ManualClock": lambda: _timer(ManualClock()),
+}
+
+
+def _implementations():
+    found = set()
+    for info in pkgutil.walk_packages(agent_runtime.__path__, "agent_runtime."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or cls.__name__.startswith("_"):
+                continue
+            if list(implementedBy(cls)):
+                found.add(cls)
+    return found
+
+
+def test_every_implementation_is_verified():
+    missing = {cls.__qualname__ for cls in _implementations()} - {
+        cls.__qualname__ for cls in FACTORIES
+    }
+    assert not missing, f"add these to FACTORIES in {__file__}: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("cls", list(FACTORIES), ids=lambda cls: cls.__qualname__)
+def test_implementation_provides_what_it_declares(cls):
+    instance, cleanup = FACTORIES[cls]()
+    try:
+        declared = list(implementedBy(cls))
+        assert declared, f"{cls.__qualname__} declares no interface"
+        for interface in declared:
+            verifyObject(interface, instance)
+    finally:
+        if cleanup is not None:
+            cleanup()
+
+
+@pytest.mark.parametrize("name", list(TIMER_FACTORIES))
+def test_timers_provide_itimer(name):
+    timer, cleanup = TIMER_FACTORIES[name]()
+    try:
+        verifyObject(interfaces.ITimer, timer)
+    finally:
+        cleanup()
+
+
+def test_handlers_of_these_tests_provide_their_interfaces():
+    verifyObject(interfaces.INotifyWatchHandler, _NotifyHandler())
+    verifyObject(interfaces.IStringsWatchHandler, _StringsHandler())
+
+
+def test_every_interface_is_exported_and_documented():
+    names = {
+        name
+        for name, value in vars(interfaces).items()
+        if isinstance(value, type(interfaces.IWorker)) and name != "Interface"
+    }
+    assert names == set(interfaces.__all__)
+    for name in names:
+        interface = getattr(interfaces, name)
+        assert interface.__doc__ and interface.__doc__.strip(), f"{name} has no contract"
+        for member in interface.names():
+            assert interface[member].__doc__, f"{name}.{member} has no contract"
+
+
+# -- errors and stop() -----------------------------------------------------------
+
+
+def test_pinned_error_texts():
+    assert str(agent_runtime.RunnerDead()) == "worker runner is not running"
+    assert str(agent_runtime.TerminateAgent()) == "agent should be terminated"
+    assert isinstance(agent_runtime.Dying(), Exception)
+
+
+def test_errors_share_a_base_class():
+    for error in (errors.RunnerDead, errors.TerminateAgent, errors.Dying, errors.Unstopped):
+        assert issubclass(error, errors.AgentRuntimeError)
+
+
+def test_unstopped_names_the_workers_and_pickles():
+    import pickle
+
+    error = errors.Unstopped(["a", "b"], 2.5)
+    assert str(error) == "workers did not stop within 2.5 s: 'a', 'b'"
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.ids == ["a", "b"] and str(copy) == str(error)
+
+
+def test_stop_kills_then_waits():
+    worker = SimpleWorker(lambda stop: stop.wait())
+    assert agent_runtime.stop(worker) is None
+    error = ValueError("boom")
+
+    def fail(stop):
+        stop.wait()
+        raise error
+
+    with pytest.raises(ValueError) as raised:
+        agent_runtime.stop(SimpleWorker(fail))
+    assert raised.value is error
+
+
+def test_outcome_keeps_the_first_traceback():
+    try:
+        raise KeyError("x")
+    except KeyError as e:
+        outcome = Outcome(e)
+    depths = []
+    for _ in range(3):
+        try:
+            outcome.raise_if_failed()
+        except KeyError as e:
+            depths.append(len(list(_walk(e.__traceback__))))
+    assert depths[0] == depths[1] == depths[2]
+    Outcome().raise_if_failed()  # clean: no exception
+
+
+def _walk(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next

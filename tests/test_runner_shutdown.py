@@ -1,0 +1,207 @@
+"""The Runner's grace period at shutdown (DESIGN decisions 6 and 14).
+
+A worker that does not stop within ``stop_timeout`` after the runner was
+killed is aborted (its greenlets killed outright) when it can be, and
+abandoned otherwise; ``wait()`` then reports the workers that would not stop
+instead of hanging.
+"""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+from gevent.event import Event
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from agent_runtime import Unstopped
+from agent_runtime.interfaces import IWorker
+from agent_runtime.testing import ManualClock, check_alive, check_killed
+from agent_runtime.worker import RunnerObserver, SimpleWorker
+from agent_runtime.worker.runner import ABORT_GRACE
+from starters import LONG_WAIT, all_fatal
+
+
+@implementer(IWorker)
+class Stubborn:
+    """A worker that ignores kill() and cannot be aborted: it stops only when
+    the test releases it."""
+
+    def __init__(self) -> None:
+        self.release = Event()
+        self.started = Event()
+        self.started.set()
+
+    def kill(self) -> None:
+        pass
+
+    def wait(self) -> None:
+        self.release.wait()
+
+
+def test_stubborn_fake_is_a_worker():
+    verifyObject(IWorker, Stubborn())
+
+
+def ignore_stop(release: Event):
+    """do_work for a SimpleWorker that ignores its stop event."""
+
+    def work(stop_event: Event) -> None:
+        release.wait()
+
+    return work
+
+
+def test_worker_ignoring_kill_is_aborted_after_the_grace_period(runners, caplog):
+    clock = ManualClock()
+    runner = runners(stop_timeout=5, clock=clock)
+    release = Event()
+    worker = None
+
+    def start():
+        nonlocal worker
+        worker = SimpleWorker(ignore_stop(release))
+        return worker
+
+    runner.start_worker("deaf", start)
+    runner.kill()
+    clock.wait_for_timers(1)
+    check_alive(runner)
+    clock.advance(5)
+    assert check_killed(runner) is None  # aborted: its greenlet got GreenletExit
+    assert worker.stopped
+    assert "'deaf' did not stop in time" in caplog.text
+
+
+class ExitSeen(RunnerObserver):
+    def __init__(self, id: str) -> None:
+        self.id = id
+        self.seen = Event()
+
+    def exited(self, runner, id, error):
+        if id == self.id:
+            self.seen.set()
+
+
+def test_unabortable_worker_is_abandoned_and_reported(runners, caplog):
+    clock = ManualClock()
+    polite_exited = ExitSeen("polite")
+    runner = runners(stop_timeout=5, clock=clock, observers=[polite_exited])
+    stubborn = Stubborn()
+    runner.start_worker("stubborn", lambda: stubborn)
+    runner.start_worker("polite", lambda: SimpleWorker(lambda stop: stop.wait()))
+    gevent.sleep(0)
+    runner.kill()
+    clock.wait_for_timers(1)
+    assert polite_exited.seen.wait(LONG_WAIT)
+    clock.advance(5)
+    error = check_killed(runner)
+    assert isinstance(error, Unstopped)
+    assert error.ids == ["stubborn"]
+    assert str(error) == "workers did not stop within 5 s: 'stubborn'"
+    assert "abandoning worker 'stubborn'" in caplog.text
+    stubborn.release.set()
+
+
+def test_worker_that_survives_the_abort_is_abandoned(runners):
+    clock = ManualClock()
+    runner = runners(stop_timeout=1, clock=clock)
+    release = Event()
+
+    def refuse_to_die(stop_event: Event) -> None:
+        while not release.is_set():
+            try:
+                release.wait()
+            except gevent.GreenletExit:
+                continue
+
+    worker = None
+
+    def start():
+        nonlocal worker
+        worker = SimpleWorker(refuse_to_die)
+        return worker
+
+    runner.start_worker("immortal", start)
+    runner.kill()
+    clock.wait_for_timers(1)
+    clock.advance(1)
+    clock.wait_for_timers(1)  # the abort's own grace
+    check_alive(runner)
+    clock.advance(ABORT_GRACE)
+    error = check_killed(runner)
+    assert isinstance(error, Unstopped) and error.ids == ["immortal"]
+    release.set()
+    assert check_killed(worker) is None
+
+
+def test_start_function_stuck_at_shutdown_is_killed(runners, caplog):
+    clock = ManualClock()
+    runner = runners(stop_timeout=2, clock=clock)
+    never = Event()
+    entered = Event()
+
+    def start():
+        entered.set()
+        never.wait()
+
+    runner.start_worker("stuck", start)
+    assert entered.wait(LONG_WAIT)
+    runner.kill()
+    clock.wait_for_timers(1)
+    clock.advance(2)
+    assert check_killed(runner) is None
+    assert "'stuck' is still starting" in caplog.text
+
+
+def test_no_stop_timeout_waits_for_ever(runners):
+    clock = ManualClock()
+    runner = runners(stop_timeout=None, clock=clock)
+    stubborn = Stubborn()
+    runner.start_worker("stubborn", lambda: stubborn)
+    gevent.sleep(0)
+    runner.kill()
+    gevent.sleep(0)
+    assert clock.pending_timers() == 0
+    check_alive(runner)
+    stubborn.release.set()
+    assert check_killed(runner) is None
+
+
+def test_fatal_error_wins_over_unstopped_workers(runners, caplog):
+    clock = ManualClock()
+    runner = runners(all_fatal, stop_timeout=3, clock=clock)
+    stubborn = Stubborn()
+    runner.start_worker("stubborn", lambda: stubborn)
+    error = ValueError("fatal")
+
+    def fail(stop_event):
+        raise error
+
+    runner.start_worker("failing", lambda: SimpleWorker(fail))
+    clock.wait_for_timers(1)
+    clock.advance(3)
+    with pytest.raises(ValueError) as raised:
+        runner.wait()
+    assert raised.value is error
+    assert "workers did not stop within 3 s: 'stubborn'" in caplog.text
+    stubborn.release.set()
+
+
+def test_abort_does_not_wait_for_the_grace_period(runners):
+    runner = runners(stop_timeout=None)
+    release = Event()
+    runner.start_worker("deaf", lambda: SimpleWorker(ignore_stop(release)))
+    gevent.sleep(0)
+    runner.abort()
+    assert check_killed(runner) is None
+
+
+def test_stopped_workers_do_not_arm_the_grace_period_timer(runners):
+    clock = ManualClock()
+    runner = runners(stop_timeout=5, clock=clock)
+    runner.start_worker("polite", lambda: SimpleWorker(lambda stop: stop.wait()))
+    gevent.sleep(0)
+    runner.kill()
+    assert check_killed(runner) is None
+    assert clock.pending_timers() == 0
