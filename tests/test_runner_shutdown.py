@@ -19,6 +19,7 @@ from agent_runtime.interfaces import IWorker
 from agent_runtime.testing import ManualClock, check_alive, check_killed
 from agent_runtime.worker import RunnerObserver, SimpleWorker
 from agent_runtime.worker.runner import ABORT_GRACE
+
 from starters import LONG_WAIT, all_fatal
 
 
@@ -95,6 +96,9 @@ def test_unabortable_worker_is_abandoned_and_reported(runners, caplog):
     clock.wait_for_timers(1)
     assert polite_exited.seen.wait(LONG_WAIT)
     clock.advance(5)
+    clock.wait_for_timers(1)  # kill() was not enough: the abort gets its own grace
+    check_alive(runner)
+    clock.advance(ABORT_GRACE)
     error = check_killed(runner)
     assert isinstance(error, Unstopped)
     assert error.ids == ["stubborn"]
@@ -151,7 +155,7 @@ def test_start_function_stuck_at_shutdown_is_killed(runners, caplog):
     clock.wait_for_timers(1)
     clock.advance(2)
     assert check_killed(runner) is None
-    assert "'stuck' is still starting" in caplog.text
+    assert "'stuck' did not stop in time" in caplog.text
 
 
 def test_no_stop_timeout_waits_for_ever(runners):
@@ -181,6 +185,8 @@ def test_fatal_error_wins_over_unstopped_workers(runners, caplog):
     runner.start_worker("failing", lambda: SimpleWorker(fail))
     clock.wait_for_timers(1)
     clock.advance(3)
+    clock.wait_for_timers(1)
+    clock.advance(ABORT_GRACE)
     with pytest.raises(ValueError) as raised:
         runner.wait()
     assert raised.value is error

@@ -32,6 +32,7 @@ from typing import Any
 
 import gevent
 from gevent import GreenletExit
+from gevent.event import AsyncResult
 from gevent.queue import SimpleQueue
 from zope.interface import implementer
 
@@ -71,14 +72,18 @@ class RunnerObserver:
 class _Record:
     """What the loop knows of one worker id. Touched only by the loop greenlet."""
 
-    __slots__ = ("id", "instance", "start", "stopping", "timer", "worker")
+    __slots__ = ("id", "instance", "resume", "start", "stopping", "timer", "worker")
 
     def __init__(self, id: str, start: Start) -> None:
         self.id = id
         #: The start function of the next instance; None: do not start again.
         self.start: Start | None = start
-        #: The greenlet that runs start() and then waits for the worker.
+        #: The greenlet that runs start() and then waits for the worker; it
+        #: outlives one instance and runs the next one, if there is one.
         self.instance: gevent.Greenlet | None = None
+        #: Set when that greenlet is parked between instances: the loop sends it
+        #: the next start function through it, or None to let it finish.
+        self.resume: AsyncResult | None = None
         #: The worker start() returned, until it has stopped.
         self.worker: IWorker | None = None
         #: Asked to stop (by stop_worker or because the runner is dying).
@@ -87,8 +92,20 @@ class _Record:
         self.timer = None
 
 
+class _Abort(BaseException):
+    """Thrown into the greenlet of a worker id when the grace period is over."""
+
+
 class _Abandon(BaseException):
-    """Thrown into an instance greenlet that the runner stops waiting for."""
+    """Thrown into the greenlet of a worker id that the loop stops waiting for."""
+
+
+def _get_ignoring_abort(result: AsyncResult):
+    while True:
+        try:
+            return result.get()
+        except _Abort:
+            continue  # parked between instances: the loop has our "done" already
 
 
 def _abort_or_kill(id: str, worker: IWorker) -> None:
@@ -277,7 +294,7 @@ class Runner:
         if record.timer is not None:  # waiting out a restart delay: cancel it
             record.timer.cancel()
             record.timer = None
-            del self._records[record.id]
+            self._forget(record)
             return
         if record.stopping:
             return
@@ -293,43 +310,68 @@ class Runner:
             log.exception("killing worker %r raised", record.id)
 
     def _launch(self, record: _Record) -> None:
-        record.instance = gevent.spawn(self._run_instance, record, record.start)
+        start = record.start
+        if record.resume is not None:  # reuse the parked greenlet of the last instance
+            record.resume.set(start)
+            record.resume = None
+        else:
+            record.instance = gevent.spawn(self._run_instances, record, start)
 
-    def _run_instance(self, record: _Record, start: Start) -> None:
-        """One instance of a worker: start it, report it, wait for it, report
-        how it ended. Runs on its own greenlet; talks to the loop by messages."""
+    def _forget(self, record: _Record) -> None:
+        del self._records[record.id]
+        if record.resume is not None:
+            record.resume.set(None)
+            record.resume = None
+
+    def _run_instances(self, record: _Record, start: Start | None) -> None:
+        """The greenlet of a worker id: runs one instance after another, for as
+        long as the loop sends it start functions. Talks to the loop only by
+        messages; each "done" carries the AsyncResult its answer comes back in."""
+        try:
+            while start is not None:
+                error = self._run_instance(record, start)
+                resume = AsyncResult()
+                self._post(self._on_done, record, error, resume)
+                start = _get_ignoring_abort(resume)
+        except _Abandon:
+            pass  # the loop stopped waiting for this id: nobody listens any more
+
+    def _run_instance(self, record: _Record, start: Start) -> BaseException | None:
+        """Start a worker, report it, wait for it; return how it ended.
+
+        ``_Abort`` (the grace period is over) ends a start function, and aborts
+        a running worker, then goes on waiting for it; ``_Abandon`` (the loop
+        gave up) takes the worker down with this greenlet."""
         log.info("start %r", record.id)
         try:
             worker = start()
-        except (GreenletExit, _Abandon):
-            self._post(self._on_done, record, None)
-            return
+        except (GreenletExit, _Abort):
+            return None
+        except _Abandon:
+            raise
         except BaseException as error:
             _note(error, f"raised by the start function of worker {record.id!r}")
-            self._post(self._on_done, record, error)
-            return
+            return error
         if not IWorker.providedBy(worker):
-            error = TypeError(
+            return TypeError(
                 f"the start function of worker {record.id!r} returned {worker!r}, "
                 "which does not provide IWorker"
             )
-            self._post(self._on_done, record, error)
-            return
         self._post(self._on_started, record, worker)
-        try:
-            worker.wait()
-        except _Abandon:
-            # The loop gave up on this instance before it heard it had started:
-            # the worker goes down with the greenlet that owns it.
-            _abort_or_kill(record.id, worker)
-            error = None
-        except GreenletExit:
-            error = None
-        except BaseException as caught:
-            error = caught
-        else:
-            error = None
-        self._post(self._on_done, record, error)
+        while True:
+            try:
+                worker.wait()
+            except _Abort:
+                _abort_or_kill(record.id, worker)
+                continue
+            except _Abandon:
+                _abort_or_kill(record.id, worker)
+                raise
+            except GreenletExit:
+                return None
+            except BaseException as error:
+                return error
+            return None
 
     def _on_started(self, record: _Record, worker: IWorker) -> None:
         record.worker = worker
@@ -337,17 +379,18 @@ class Runner:
         if record.stopping:
             self._kill_worker(record)
 
-    def _on_done(self, record: _Record, error: BaseException | None) -> None:
+    def _on_done(self, record: _Record, error: BaseException | None, resume: AsyncResult) -> None:
         if self._records.get(record.id) is not record:
-            return  # abandoned after the grace period
+            resume.set(None)  # abandoned after the grace period
+            return
         record.worker = None
-        record.instance = None
+        record.resume = resume
         self._notify("exited", record.id, error)
         if error is not None:
             if self._classify_fatal(record.id, error):
                 log.error("fatal %r: %s", record.id, error)
                 self._keep_final_error(error)
-                del self._records[record.id]
+                self._forget(record)
                 self._notify("fatal", record.id, error)
                 self._on_kill()
                 return
@@ -356,7 +399,7 @@ class Runner:
             log.info("%r finished", record.id)
             record.start = None
         if record.start is None:
-            del self._records[record.id]
+            self._forget(record)
         elif record.stopping:
             # A start request came while it was stopping: run it now, as a normal worker.
             record.stopping = False
@@ -382,32 +425,24 @@ class Runner:
         self._launch(record)
 
     def _on_grace_over(self) -> None:
-        """The grace period is over: abort what can be aborted, then abandon the rest."""
+        """The grace period is over: kill what is left outright, then give it
+        ``ABORT_GRACE`` seconds before abandoning it."""
         if self._shutdown_timer is not None:
             self._shutdown_timer.cancel()
-            self._shutdown_timer = None
-        aborting = False
-        for record in list(self._records.values()):
-            if record.worker is not None and IAbortableWorker.providedBy(record.worker):
-                log.error("worker %r did not stop in time: killing its greenlets", record.id)
-                _abort_or_kill(record.id, record.worker)
-                aborting = True
-            elif record.worker is None and record.instance is not None:
-                log.error("worker %r is still starting: killing its greenlet", record.id)
-                record.instance.kill(_Abandon, block=False)
-                aborting = True
-        if aborting:
-            self._shutdown_timer = self._clock.call_later(ABORT_GRACE, self._post, self._on_abandon)
-        else:
-            self._on_abandon()
+        self._shutdown_timer = None
+        if not self._records:
+            return
+        for record in self._records.values():
+            log.error("worker %r did not stop in time: killing it outright", record.id)
+            record.instance.kill(_Abort, block=False)
+        self._shutdown_timer = self._clock.call_later(ABORT_GRACE, self._post, self._on_abandon)
 
     def _on_abandon(self) -> None:
         self._shutdown_timer = None
-        for record in list(self._records.values()):
+        for record in self._records.values():
             log.error("abandoning worker %r: it would not stop", record.id)
             self._unstopped.append(record.id)
-            if record.instance is not None:
-                record.instance.kill(_Abandon, block=False)
+            record.instance.kill(_Abandon, block=False)
         self._records.clear()
 
     # -- callbacks that must never wedge the loop --------------------------------
