@@ -83,8 +83,10 @@ class _Watcher:
 
     def fail(self, error: BaseException) -> None:
         """Stop the watcher with ``error``. Ignored if it has already stopped."""
-        if error is None:
-            raise TypeError("fail() needs an exception; use kill() to stop cleanly")
+        if not isinstance(error, BaseException):
+            raise TypeError(
+                f"fail() needs an exception instance, not {error!r}; use kill() to stop cleanly"
+            )
         self._finish(error)
 
     @property

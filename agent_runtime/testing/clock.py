@@ -78,6 +78,7 @@ class ManualClock:
         self._seq = itertools.count()
         self._active = 0
         self._added = Event()
+        self._advancing = False
 
     def now(self) -> float:
         return self._now
@@ -105,17 +106,23 @@ class ManualClock:
         in deadline order. Return how many fired."""
         if seconds < 0:
             raise ValueError(f"cannot move a clock backwards ({seconds!r} s)")
-        target = self._now + seconds
-        fired = 0
-        while self._heap and self._heap[0][0] <= target:
-            deadline, _, timer = heapq.heappop(self._heap)
-            if not timer.pending():
-                continue
-            self._now = deadline
-            timer._fire()
-            fired += 1
-        self._now = target
-        return fired
+        if self._advancing:
+            raise RuntimeError("advance() called from a timer callback of the same clock")
+        self._advancing = True
+        try:
+            target = self._now + seconds
+            fired = 0
+            while self._heap and self._heap[0][0] <= target:
+                deadline, _, timer = heapq.heappop(self._heap)
+                if not timer.pending():
+                    continue
+                self._now = deadline
+                timer._fire()
+                fired += 1
+            self._now = target
+            return fired
+        finally:
+            self._advancing = False
 
     def pending_timers(self) -> int:
         """How many timers are scheduled and have neither fired nor been cancelled."""

@@ -33,7 +33,9 @@ def check_killed(worker: IWorker, timeout: float = LONG_WAIT) -> BaseException |
     with gevent.Timeout(timeout, False):
         try:
             worker.wait()
-        except Exception as error:
+        except gevent.Timeout:
+            raise
+        except BaseException as error:
             return error
         return None
     raise AssertionError(f"{worker!r} did not stop within {timeout:g} s")
@@ -69,7 +71,9 @@ def check_alive(worker: IWorker, window: float = SHORT_WAIT) -> None:
 def _outcome_of(worker: IWorker) -> BaseException | None:
     try:
         worker.wait()
-    except Exception as error:
+    except gevent.GreenletExit:
+        raise
+    except BaseException as error:
         return error
     return None
 

@@ -94,7 +94,10 @@ class _WatchWorker(GreenletWorker):
                 raise error
 
     def _follow(self, watcher: Any) -> BaseException | None:
-        changes = iter(watcher.changes())
+        try:
+            changes = iter(watcher.changes())
+        except Exception as error:
+            return error
         dying = self.dying
         handle = self._handle
         while not dying.is_set():
