@@ -17,6 +17,7 @@ __all__ = [
     "IEnvironConfigGetter",
     "INotifyWatchHandler",
     "INotifyWatcher",
+    "IRelationUnitsWatcher",
     "IRunner",
     "IRunnerObserver",
     "IStringsWatchHandler",
@@ -176,6 +177,18 @@ class INotifyWatcher(IWatcher):
 class IStringsWatcher(IWatcher):
     """A watcher whose events are lists of ids (str) that changed. Unread
     events are merged: ids keep their first-seen order and appear once."""
+
+
+class IRelationUnitsWatcher(IWatcher):
+    """A watcher of the units in scope of one relation, as one unit sees them.
+
+    Its events are ``RelationUnitsChange(changed={unit: settings version},
+    departed=[unit, ...])``. The first event holds every unit in scope. Unread
+    events are merged: a unit's latest version wins; a departure cancels a
+    pending change; a unit that joined and departed before the consumer read
+    either is not mentioned at all; ``departed`` only ever names units an
+    earlier event reported as changed.
+    """
 
 
 class INotifyWatchHandler(Interface):

@@ -13,15 +13,16 @@ then raise and ``err()`` returns. Either way the consumer's iteration ends.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from gevent.event import Event
 from zope.interface import implementer
 
-from agent_runtime.interfaces import INotifyWatcher, IStringsWatcher
+from agent_runtime.interfaces import INotifyWatcher, IRelationUnitsWatcher, IStringsWatcher
 from agent_runtime.worker.base import Outcome
 
-__all__ = ["NotifyWatcher", "StringsWatcher"]
+__all__ = ["NotifyWatcher", "RelationUnitsChange", "RelationUnitsWatcher", "StringsWatcher"]
 
 
 class _Changes:
@@ -181,5 +182,96 @@ class StringsWatcher(_Watcher):
     def _take_event(self) -> list[str]:
         event = list(self._pending)
         self._pending.clear()
+        self._initial_due = False
+        return event
+
+
+@dataclass
+class RelationUnitsChange:
+    """What changed among the units in scope of a relation.
+
+    ``changed`` maps a unit name to its settings version (a unit that joined,
+    or whose settings were written); ``departed`` lists units that left scope.
+    """
+
+    changed: dict[str, int] = field(default_factory=dict)
+    departed: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.changed, Mapping):
+            raise TypeError(f"changed must map unit names to versions, not {self.changed!r}")
+        if isinstance(self.departed, str):
+            raise TypeError(f"departed must be a list of unit names, not the str {self.departed!r}")
+        self.changed = dict(self.changed)
+        self.departed = list(self.departed)
+        for unit, version in self.changed.items():
+            if not isinstance(unit, str) or type(version) is not int:
+                raise TypeError(f"changed must map str to int, got {unit!r}: {version!r}")
+        for unit in self.departed:
+            if not isinstance(unit, str):
+                raise TypeError(f"departed must hold unit names (str), got {unit!r}")
+        both = set(self.changed).intersection(self.departed)
+        if both:
+            raise ValueError(f"units both changed and departed: {sorted(both)}")
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.departed)
+
+
+@implementer(IRelationUnitsWatcher)
+class RelationUnitsWatcher(_Watcher):
+    """A watcher whose events are ``RelationUnitsChange``.
+
+    The first event is ``initial`` (every unit in scope; possibly empty). The
+    watcher remembers which units its consumer has been told about, so that
+    unread changes merge correctly: the latest version of a unit wins, a
+    departure cancels an unread change, and a unit that came and went between
+    two reads is never mentioned.
+    """
+
+    def __init__(self, initial: RelationUnitsChange | Mapping[str, int] | None = None) -> None:
+        super().__init__()
+        if initial is None:
+            initial = RelationUnitsChange()
+        elif not isinstance(initial, RelationUnitsChange):
+            initial = RelationUnitsChange(changed=initial)
+        if initial.departed:
+            raise ValueError("the initial event of a relation units watcher has no departures")
+        self._known: set[str] = set()  # units the consumer has been told are in scope
+        self._changed: dict[str, int] = {}
+        self._departed: dict[str, None] = {}
+        self._initial_due = True
+        self._merge(initial)
+
+    def send(self, change: RelationUnitsChange) -> bool:
+        """Send a change (merged with unread ones). Returns False, doing
+        nothing, once the watcher has stopped."""
+        if not isinstance(change, RelationUnitsChange):
+            raise TypeError(f"send() takes a RelationUnitsChange, not {change!r}")
+        if self._outcome is not None:
+            return False
+        self._merge(change)
+        if self._has_event():
+            self._wakeup.set()
+        return True
+
+    def _merge(self, change: RelationUnitsChange) -> None:
+        for unit, version in change.changed.items():
+            self._departed.pop(unit, None)
+            self._changed[unit] = version
+        for unit in change.departed:
+            self._changed.pop(unit, None)
+            if unit in self._known:
+                self._departed[unit] = None
+
+    def _has_event(self) -> bool:
+        return self._initial_due or bool(self._changed or self._departed)
+
+    def _take_event(self) -> RelationUnitsChange:
+        event = RelationUnitsChange(changed=self._changed, departed=list(self._departed))
+        self._known.update(self._changed)
+        self._known.difference_update(self._departed)
+        self._changed = {}
+        self._departed = {}
         self._initial_due = False
         return event

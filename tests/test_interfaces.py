@@ -24,7 +24,7 @@ from agent_runtime.testing import (
     ManualClock,
     check_killed,
 )
-from agent_runtime.watcher import NotifyWatcher, StringsWatcher
+from agent_runtime.watcher import NotifyWatcher, RelationUnitsWatcher, StringsWatcher
 from agent_runtime.worker import (
     GreenletWorker,
     NotifyWorker,
@@ -80,6 +80,7 @@ FACTORIES = {
     ManualClock: lambda: (ManualClock(), None),
     NotifyWatcher: lambda: (NotifyWatcher(), None),
     StringsWatcher: lambda: (StringsWatcher(), None),
+    RelationUnitsWatcher: lambda: (RelationUnitsWatcher(), None),
     FakeNotifyWatcher: lambda: (FakeNotifyWatcher(), None),
     FakeStringsWatcher: lambda: (FakeStringsWatcher(), None),
     RunnerObserver: lambda: (RunnerObserver(), None),
