@@ -40,11 +40,26 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _root(g: greenlet.greenlet) -> greenlet.greenlet:
+    while g.parent is not None:
+        g = g.parent
+    return g
+
+
 def live_greenlets() -> set[greenlet.greenlet]:
-    """Every greenlet that has started and not finished, except the current one."""
+    """Every greenlet of this thread that has started and not finished, except
+    the current one. (Greenlets of other threads, such as a thread pool's, are
+    not this test's business.)"""
     current = greenlet.getcurrent()
+    root = _root(current)
     return {
-        g for g in gc.get_objects() if isinstance(g, greenlet.greenlet) and g and g is not current
+        g
+        for g in gc.get_objects()
+        if isinstance(g, greenlet.greenlet)
+        and g
+        and not g.dead
+        and g is not current
+        and _root(g) is root
     }
 
 
@@ -67,7 +82,7 @@ def _no_leaked_greenlets(request: pytest.FixtureRequest):
         with gevent.Timeout(LEAK_GRACE, False):
             while leaked:
                 gevent.sleep(0.005)
-                leaked = {g for g in leaked if g}
+                leaked = {g for g in leaked if g and not g.dead}
     if leaked:
         report = "\n".join(_describe(g) for g in leaked)
         for g in leaked:
