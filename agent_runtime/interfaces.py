@@ -13,13 +13,19 @@ from zope.interface import Attribute, Interface
 __all__ = [
     "IAbortableWorker",
     "IClock",
+    "IContextRelation",
     "IEnviron",
     "IEnvironConfigGetter",
+    "IHookQueue",
+    "IHookContext",
     "INotifyWatchHandler",
     "INotifyWatcher",
+    "IRelationSettings",
     "IRelationUnitsWatcher",
     "IRunner",
     "IRunnerObserver",
+    "IStore",
+    "IStoreSubscription",
     "IStringsWatchHandler",
     "IStringsWatcher",
     "ITimer",
@@ -191,6 +197,20 @@ class IRelationUnitsWatcher(IWatcher):
     """
 
 
+class IHookQueue(IWorker):
+    """A source of the hooks to run for one relation (a hook queue).
+
+    It stops by itself once it has nothing more to give (a dying queue, after
+    ``relation-broken``); ``wait()`` then returns None.
+    """
+
+    def get(timeout=None):
+        """Block until a hook is due, then return it (a ``hook.Info``) and
+        count it as sent. What it returns reflects every change that reached
+        the queue before the call. Return None when ``timeout`` seconds (None:
+        no limit) passed first, and at once after the queue has stopped."""
+
+
 class INotifyWatchHandler(Interface):
     """The behaviour a NotifyWorker runs."""
 
@@ -238,3 +258,164 @@ class IEnviron(Interface):
 
     def config():
         """The configuration the environment was made from, as a dict."""
+
+
+class IStoreSubscription(Interface):
+    """What ``IStore.watch`` returns: the link between paths and a callback."""
+
+    def update(paths):
+        """Watch these paths from now on, instead of the earlier ones."""
+
+    def cancel():
+        """Stop watching. The callbacks are not called after this returns."""
+
+
+class IStore(Interface):
+    """A tree of versioned JSON nodes: the storage under the State.
+
+    Paths look like ``/services/wordpress/units/0``. Every node holds a JSON
+    value (``data``) and a ``version`` that starts at 0 when the node is created
+    and grows by one on every write of its data. This is ZooKeeper's model,
+    so that every backend (memory, SQLite, ZooKeeper) can provide it.
+    """
+
+    def get(path):
+        """Return the node at ``path`` as ``Node(data, version)``, or None if
+        there is none."""
+
+    def children(path):
+        """Return the sorted names of the children of ``path`` ([] if none or
+        if the node does not exist)."""
+
+    def commit(ops):
+        """Apply ``ops`` (``Create``, ``Set``, ``Delete``, ``Check``) all or none.
+
+        Raises ``Conflict`` naming the first op that could not apply (a node
+        exists, is missing, has another version, or has children), leaving the
+        store unchanged. Writers and watchers never see half of a commit.
+        """
+
+    def watch(paths, on_change, on_error):
+        """Call ``on_change()`` some time after the data or the children of any
+        of ``paths`` changed, in this process or another, and ``on_error(error)``
+        once if the store can no longer tell (the store was closed, the backend
+        failed, a session was lost). Calls may be spurious and are coalesced;
+        none is lost. The callbacks must not block. Returns an
+        ``IStoreSubscription``."""
+
+    def close():
+        """Release the store: its watches fail with an error, later calls raise."""
+
+
+# -- the hook tools (agent_runtime.uniter.jujuc) ------------------------------------
+
+
+class IRelationSettings(Interface):
+    """The local unit's own settings in one relation, as the running hook sees
+    them (Go's ``jujuc.Settings``): a mapping of str keys to str values.
+
+    Writes (``set``, ``delete``) are kept in the hook context and are not
+    applied to the shared state when they are made: the unit agent applies
+    them after the hook exits 0 and drops them when it fails (pyjuju's "flush
+    on success"). ``map()`` reflects this hook's own writes at once.
+    """
+
+    def map():
+        """Return a copy of the settings: a dict of str to str."""
+
+    def set(key, value):
+        """Set ``key`` (a non-empty str) to ``value`` (a non-empty str)."""
+
+    def delete(key):
+        """Remove ``key``; removing a key that is absent does nothing."""
+
+
+class IContextRelation(Interface):
+    """One relation the unit takes part in, as seen by the running hook (Go's
+    ``jujuc.ContextRelation``).
+
+    Reads are cached for the whole hook. A method that fails raises an
+    exception whose message (``str(error)``, or the sole argument of a
+    ``KeyError``) the hook tool prints after ``error: ``.
+    """
+
+    def id():
+        """The relation's id, an int >= 0."""
+
+    def name():
+        """The name of the local endpoint of the relation, e.g. ``db``."""
+
+    def fake_id():
+        """``"<name>:<id>"``, e.g. ``db:3``: what the hook tools print and what
+        ``JUJU_RELATION_ID`` holds."""
+
+    def settings():
+        """Return the local unit's own settings in this relation, an
+        ``IRelationSettings`` the hook may change (see there for when changes
+        are applied)."""
+
+    def unit_names():
+        """Return the sorted names of the remote units in the relation (a list
+        of str, empty when there are none)."""
+
+    def read_settings(unit_name):
+        """Return the settings of any unit in the relation as a new dict of str
+        to str. Raises (e.g. ``LookupError("unknown unit bad/0")``) when the
+        unit's settings cannot be read."""
+
+
+class IHookContext(Interface):
+    """What the hook tools see of the unit agent while one hook runs (Go's
+    ``jujuc.Context``; the unit agent provides it, tests use a fake).
+
+    The hook-tool server calls it on its own greenlets, one request at a time
+    per context, so an implementation is never used by two hook-tool calls at
+    once; a method may block its greenlet (cooperatively) but not the hub.
+    Values read are cached for the hook. Writes (relation settings, ports) are
+    held by the context and applied by the unit agent only when the hook
+    succeeds (exits 0); the unit agent's commit is not part of this contract.
+    A method that fails raises an exception whose message (``str(error)``, or
+    the sole argument of a ``KeyError``) the hook tool prints after ``error: ``.
+    """
+
+    def unit_name():
+        """The name of the local unit, e.g. ``wordpress/0``."""
+
+    def public_address():
+        """The unit's public address (str), or None when it has none."""
+
+    def private_address():
+        """The unit's private address (str), or None when it has none."""
+
+    def open_port(protocol, port):
+        """Ask for ``port`` (int, 1..65535) with ``protocol`` (``"tcp"`` or
+        ``"udp"``, lowercase) to be opened when the hook succeeds. Opening a
+        port that is open already is not an error."""
+
+    def close_port(protocol, port):
+        """Ask for ``port``/``protocol`` to be closed when the hook succeeds.
+        Closing a port that is not open is not an error."""
+
+    def config_settings():
+        """Return the service's configuration as a new dict: option name to its
+        value (str, int, float or bool) or None when the option has neither a
+        value nor a default."""
+
+    def hook_relation():
+        """The ``IContextRelation`` of the running relation hook, or None when
+        the hook is not a relation hook."""
+
+    def remote_unit_name():
+        """The remote unit of the running relation hook (str), or None for
+        other hooks and for relation-broken."""
+
+    def relation(id):
+        """The ``IContextRelation`` with the int ``id``, or None when the unit
+        takes no part in such a relation."""
+
+    def relation_ids():
+        """The ids (ints) of every relation the unit takes part in, in any
+        order."""
+
+    def owner_tag():
+        """The tag of the service's owner, e.g. ``user-admin``."""

@@ -97,3 +97,38 @@ def starters():
     yield make
     for starter in made:
         assert starter.overlaps == [], "two instances of one id ran at once"
+
+
+#: The state backends every conformance test runs on (the ZooKeeper issue adds one).
+STATE_BACKENDS = ["memory", "sqlite"]
+
+
+@pytest.fixture(params=STATE_BACKENDS)
+def state_url(request, tmp_path) -> str:
+    """A URL of a fresh, empty state, once per backend."""
+    if request.param == "memory":
+        return "memory://"
+    return f"sqlite:///{tmp_path}/state.db"
+
+
+@pytest.fixture
+def open_state():
+    """Open states (``open_state(url)``); each is closed after the test."""
+    from agent_runtime import state as state_module
+
+    opened = []
+
+    def open_(url: str):
+        state = state_module.open(url)
+        opened.append(state)
+        return state
+
+    yield open_
+    for state in opened:
+        state.close()
+
+
+@pytest.fixture
+def state(state_url, open_state):
+    """A fresh, empty State, once per backend."""
+    return open_state(state_url)

@@ -1,0 +1,135 @@
+"""The watched state agents share: one API (``State``), several backends.
+
+``open(url)`` picks the backend from the URL:
+
+* ``memory://`` — a new, empty state in this process's memory;
+  ``memory://NAME`` — the state named NAME, shared by this process.
+* ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` — the
+  embedded default: a file shared by the processes of one machine
+  (SQLAlchemy's convention). ``?poll=SECONDS`` sets how often changes of
+  other processes are looked for (default 0.05).
+* ``zookeeper://host:port[,host:port...]/chroot`` — agents on many machines
+  (needs the ``zookeeper`` extra).
+
+A URL that holds nothing yet gives an empty, usable state (environ config
+``{}``). Missing parent directories are not created.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+from agent_runtime.state.errors import (
+    AlreadyExists,
+    BadURL,
+    Conflict,
+    InvalidValue,
+    NotFound,
+    StateClosed,
+    StateError,
+    StorageError,
+)
+from agent_runtime.state.model import ALIVE, DEAD, DYING, Relation, RelationEndpoint, Service, Unit
+from agent_runtime.state.state import State
+from agent_runtime.state.store import MemoryStore
+
+__all__ = [
+    "ALIVE",
+    "DEAD",
+    "DYING",
+    "AlreadyExists",
+    "BadURL",
+    "Conflict",
+    "InvalidValue",
+    "NotFound",
+    "Relation",
+    "RelationEndpoint",
+    "Service",
+    "State",
+    "StateClosed",
+    "StateError",
+    "StorageError",
+    "Unit",
+    "open",
+]
+
+_named_memory: dict[str, MemoryStore] = {}
+_named_lock = threading.Lock()
+
+
+class _SharedMemoryStore(MemoryStore):
+    """A named memory store: closing one State over it leaves it open for the others."""
+
+    def close(self) -> None:
+        pass
+
+
+def open(url: str) -> State:
+    """Open the state at ``url`` (see the module docstring). Raises ``BadURL``
+    for a URL that cannot be used and ``StorageError`` for storage that cannot
+    be opened."""
+    if not isinstance(url, str):
+        raise BadURL(f"a state URL is a str, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise BadURL(f"malformed state URL {url!r}: {error}") from None
+    scheme = parts.scheme.lower()
+    if not scheme or "://" not in url:
+        raise BadURL(
+            f"malformed state URL {url!r}: expected memory://, sqlite:///PATH "
+            "or zookeeper://HOST:PORT/CHROOT"
+        )
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if scheme == "memory":
+        return State(_memory_store(parts.netloc + parts.path.lstrip("/")), url)
+    if scheme == "sqlite":
+        return State(_sqlite_store(url, parts.netloc, parts.path, query), url)
+    if scheme == "zookeeper":
+        try:
+            from agent_runtime.state.backends import zookeeper
+        except ModuleNotFoundError as error:
+            raise StorageError(
+                f"cannot open {url!r}: the ZooKeeper backend is not available ({error})"
+            ) from None
+        return State(zookeeper.open_store(url), url)
+    raise BadURL(
+        f"unknown state URL scheme {parts.scheme!r} in {url!r}: "
+        "use memory://, sqlite:/// or zookeeper://"
+    )
+
+
+def _memory_store(name: str) -> MemoryStore:
+    if not name:
+        return MemoryStore()
+    with _named_lock:
+        store = _named_memory.get(name)
+        if store is None:
+            store = _named_memory[name] = _SharedMemoryStore()
+        return store
+
+
+def _sqlite_store(url: str, netloc: str, path: str, query: dict[str, list[str]]):
+    from agent_runtime.state.backends.sqlite import SqliteStore
+
+    if netloc:
+        raise BadURL(
+            f"malformed sqlite URL {url!r}: use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db (three or four slashes; there is no host)"
+        )
+    path = path[1:] if path.startswith("/") else path
+    if not path:
+        raise BadURL(f"sqlite URL {url!r} names no file: use sqlite:///path/to/state.db")
+    unknown = set(query) - {"poll"}
+    if unknown:
+        raise BadURL(f"unknown parameter(s) {', '.join(sorted(unknown))} in {url!r}")
+    poll = 0.05
+    if "poll" in query:
+        try:
+            poll = float(query["poll"][-1])
+        except ValueError:
+            raise BadURL(f"poll must be a number of seconds in {url!r}") from None
+        if not 0 < poll <= 60:
+            raise BadURL(f"poll must be between 0 and 60 seconds in {url!r}")
+    return SqliteStore(path, poll_interval=poll)
