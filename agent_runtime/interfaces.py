@@ -16,8 +16,9 @@ __all__ = [
     "IContextRelation",
     "IEnviron",
     "IEnvironConfigGetter",
-    "IHookQueue",
+    "IEnvironProvider",
     "IHookContext",
+    "IHookQueue",
     "INotifyWatchHandler",
     "INotifyWatcher",
     "IRelationSettings",
@@ -258,6 +259,25 @@ class IEnviron(Interface):
 
     def config():
         """The configuration the environment was made from, as a dict."""
+
+
+class IEnvironProvider(Interface):
+    """A kind of environment: what opens the environments of one config ``type``.
+
+    Registered under its type with ``environs.register_provider(type,
+    provider)``, or declared by an installed distribution in the entry-point
+    group ``agent_runtime.providers``. ``environs.new(config)`` calls
+    ``validate`` then ``open``.
+    """
+
+    def validate(config):
+        """Check what this provider needs of ``config`` (an ``environs.Config``
+        of its type, whose common attributes are already valid); raise
+        ``environs.ConfigError`` naming the attribute when it is not valid."""
+
+    def open(config):
+        """Return the ``IEnviron`` for the valid ``config``; raise
+        ``environs.EnvironError`` when it cannot be opened."""
 
 
 class IStoreSubscription(Interface):

@@ -8,16 +8,19 @@ schedules a restart, so tests and agents may change it.
 RESTART_DELAY: float = 3.0
 
 from agent_runtime.worker.base import GreenletWorker  # noqa: E402
+from agent_runtime.worker.environ import EnvironObserver, wait_for_environ  # noqa: E402
 from agent_runtime.worker.runner import Runner, RunnerObserver  # noqa: E402
 from agent_runtime.worker.simple import SimpleWorker  # noqa: E402
 from agent_runtime.worker.watch import NotifyWorker, StringsWorker  # noqa: E402
 
 __all__ = [
     "RESTART_DELAY",
+    "EnvironObserver",
     "GreenletWorker",
     "NotifyWorker",
     "Runner",
     "RunnerObserver",
     "SimpleWorker",
     "StringsWorker",
+    "wait_for_environ",
 ]

@@ -1,16 +1,25 @@
-"""GreenletWorker: the primitive under every worker that runs on its own greenlet."""
+"""GreenletWorker: the primitive under every worker that runs on its own greenlet.
+
+Also ``Interruptible``: how a worker's wait for its next event is cut short by
+``kill()`` without interrupting anything else it does.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any, TypeVar
 
-from gevent import Greenlet, GreenletExit
+from gevent import Greenlet, GreenletExit, get_hub
 from gevent.event import Event
+from greenlet import getcurrent
 from zope.interface import implementer
 
 from agent_runtime.interfaces import IAbortableWorker
 
-__all__ = ["GreenletWorker", "Outcome"]
+__all__ = ["GreenletWorker", "Interrupted", "Interruptible", "Outcome"]
+
+_T = TypeVar("_T")
 
 
 class Outcome:
@@ -32,6 +41,80 @@ class Outcome:
 
 
 _CLEAN = Outcome()
+
+
+class Interrupted(BaseException):
+    """Raised by ``Interruptible.run`` when ``interrupt()`` cut its call short.
+
+    Like ``GreenletExit`` it is not an ``Exception``, so that an
+    ``except Exception`` around the call cannot swallow it and call again.
+    """
+
+
+class _Throw(BaseException):
+    """What an Interruptible throws into the greenlet it interrupts."""
+
+    def __init__(self, owner: Interruptible) -> None:
+        super().__init__()
+        self.owner = owner
+
+
+class Interruptible:
+    """A blocking call of one greenlet that someone else may cut short.
+
+    ``run(function, *args)`` calls ``function(*args)`` on the calling greenlet
+    and returns what it returns. ``interrupt()`` makes a ``run`` in progress
+    raise ``Interrupted`` instead, and every later ``run`` raise it at once
+    without calling anything: an interrupt is for good, like a kill. Call
+    ``interrupt()`` from any greenlet of the same thread or from a hub callback
+    (an Event's ``rawlink``): it never blocks or switches.
+
+    Only the call is ever interrupted. The exception is thrown from a hub
+    callback that checks again that the greenlet is still inside ``function``;
+    when ``function`` returned first (an event arrived), the code that runs
+    after it (handling that event) is left alone, and the caller sees the
+    request at its next ``run``. ``function`` must tolerate an exception thrown
+    while it blocks, as it would a ``gevent.Timeout`` (a watcher's ``next()``
+    does, and loses no event). ``run`` is not re-entrant.
+    """
+
+    __slots__ = ("_greenlet", "_interrupted")
+
+    def __init__(self) -> None:
+        self._greenlet: Any = None  # the greenlet inside run(), if any
+        self._interrupted = False
+
+    @property
+    def interrupted(self) -> bool:
+        """True once ``interrupt()`` was called."""
+        return self._interrupted
+
+    def interrupt(self) -> None:
+        if self._interrupted:
+            return
+        self._interrupted = True
+        if self._greenlet is not None:
+            get_hub().loop.run_callback(self._throw)
+
+    def _throw(self) -> None:
+        target = self._greenlet
+        if target is not None and not target.dead:
+            target.throw(_Throw(self))
+
+    def run(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._interrupted:
+            raise Interrupted()
+        if self._greenlet is not None:
+            raise RuntimeError(f"{self!r}.run() is already running on {self._greenlet!r}")
+        self._greenlet = getcurrent()
+        try:
+            return function(*args)
+        except _Throw as thrown:
+            if thrown.owner is not self:
+                raise
+            raise Interrupted() from None
+        finally:
+            self._greenlet = None
 
 
 @implementer(IAbortableWorker)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gevent import get_hub
 from zope.interface import implementer
 from zope.interface.interface import InterfaceClass
 
@@ -27,13 +26,9 @@ from agent_runtime.interfaces import (
     IStringsWatcher,
     IStringsWatchHandler,
 )
-from agent_runtime.worker.base import GreenletWorker
+from agent_runtime.worker.base import GreenletWorker, Interrupted, Interruptible
 
 __all__ = ["NotifyWorker", "StringsWorker"]
-
-
-class _Interrupted(BaseException):
-    """Thrown into a watch worker blocked on its watcher, when it is killed."""
 
 
 def _call(function: Callable[[], Any]) -> BaseException | None:
@@ -56,21 +51,16 @@ class _WatchWorker(GreenletWorker):
             )
         super().__init__()
         self._handler = handler
-        self._waiting = False  # blocked in next() on the watcher's changes
+        # kill() cuts short a wait for the next change, and nothing else: if the
+        # change arrived first, the worker is in handle() and is left alone.
+        self._next_change = Interruptible()
         self._start()
 
     def kill(self) -> None:
         if self.dying.is_set():
             return
         self.dying.set()
-        if self._waiting:
-            # Thrown from a hub callback that checks again: if the change arrived
-            # first, the worker is already in handle() and must not be interrupted.
-            get_hub().loop.run_callback(self._interrupt)
-
-    def _interrupt(self) -> None:
-        if self._waiting and not self._greenlet.dead:
-            self._greenlet.throw(_Interrupted)
+        self._next_change.interrupt()
 
     def _run(self) -> None:
         handler = self._handler
@@ -100,22 +90,20 @@ class _WatchWorker(GreenletWorker):
             return error
         dying = self.dying
         handle = self._handle
+        next_change = self._next_change
         while not dying.is_set():
-            self._waiting = True
             try:
-                change = next(changes)
+                change = next_change.run(next, changes)
             except StopIteration:
                 if dying.is_set():
                     return None
                 return watcher.err() or WatcherStopped(
                     f"{watcher!r} stopped sending changes without an error"
                 )
-            except _Interrupted:
+            except Interrupted:
                 return None
             except Exception as error:
                 return error
-            finally:
-                self._waiting = False
             try:
                 handle(change)
             except Exception as error:
