@@ -137,3 +137,17 @@ def test_a_state_file_keeps_what_was_written(tmp_path):
         first.update_environ_config({"name": "kept"})
     with state_module.open(url) as second:
         assert second.environ_config() == {"name": "kept"}
+
+
+def test_closing_one_state_of_a_named_memory_store_stops_only_its_watchers(open_state):
+    from agent_runtime.testing import check_killed
+
+    closing, staying = open_state("memory://test-views"), open_state("memory://test-views")
+    mine, theirs = closing.watch_environ_config(), staying.watch_environ_config()
+    closing.close()
+    assert isinstance(check_killed(mine), state_module.StateClosed)
+    with pytest.raises(state_module.StateClosed):
+        closing.environ_config()
+    staying.update_environ_config({"name": "still here"})
+    assert not theirs.stopped
+    theirs.stop()

@@ -20,6 +20,9 @@ from __future__ import annotations
 import threading
 from urllib.parse import parse_qs, urlsplit
 
+from zope.interface import implementer
+
+from agent_runtime.interfaces import IStore
 from agent_runtime.state.errors import (
     AlreadyExists,
     BadURL,
@@ -58,11 +61,49 @@ _named_memory: dict[str, MemoryStore] = {}
 _named_lock = threading.Lock()
 
 
-class _SharedMemoryStore(MemoryStore):
-    """A named memory store: closing one State over it leaves it open for the others."""
+@implementer(IStore)
+class _SharedMemoryView:
+    """One State's view of a named memory store: closing it stops the watchers
+    made through it and refuses further calls, but leaves the store to the
+    other States over it. (Named stores live as long as the process.)"""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._subscriptions: dict = {}
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StateClosed("this State of the shared memory store is closed")
+
+    def get(self, path):
+        self._check_open()
+        return self._store.get(path)
+
+    def children(self, path):
+        self._check_open()
+        return self._store.children(path)
+
+    def commit(self, ops):
+        self._check_open()
+        return self._store.commit(ops)
+
+    def watch(self, paths, on_change, on_error):
+        self._check_open()
+        subscription = self._store.watch(paths, on_change, on_error)
+        self._subscriptions = {s: e for s, e in self._subscriptions.items() if s._table is not None}
+        self._subscriptions[subscription] = on_error
+        return subscription
 
     def close(self) -> None:
-        pass
+        if self._closed:
+            return
+        self._closed = True
+        subscriptions, self._subscriptions = self._subscriptions, {}
+        for subscription, on_error in subscriptions.items():
+            if subscription._table is not None:
+                subscription.cancel()
+                on_error(StateClosed("the State was closed"))
 
 
 def open(url: str) -> State:
@@ -100,14 +141,14 @@ def open(url: str) -> State:
     )
 
 
-def _memory_store(name: str) -> MemoryStore:
+def _memory_store(name: str):
     if not name:
         return MemoryStore()
     with _named_lock:
         store = _named_memory.get(name)
         if store is None:
-            store = _named_memory[name] = _SharedMemoryStore()
-        return store
+            store = _named_memory[name] = MemoryStore()
+        return _SharedMemoryView(store)
 
 
 def _sqlite_store(url: str, netloc: str, path: str, query: dict[str, list[str]]):
