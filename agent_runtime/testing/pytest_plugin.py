@@ -30,6 +30,8 @@ import pytest
 #: Real seconds a test's greenlets get to finish dying after the test returned.
 LEAK_GRACE = 2.0
 
+_last_scan: tuple[object, set] | None = None
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
@@ -63,6 +65,12 @@ def live_greenlets() -> set[greenlet.greenlet]:
     }
 
 
+def _threads_are_green() -> bool:
+    from gevent import monkey
+
+    return monkey.is_module_patched("threading")
+
+
 def _describe(g: greenlet.greenlet) -> str:
     frame = getattr(g, "gr_frame", None)
     stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (no frame)\n"
@@ -74,10 +82,22 @@ def _no_leaked_greenlets(request: pytest.FixtureRequest):
     if request.node.get_closest_marker("allow_leaked_greenlets"):
         yield
         return
-    before = live_greenlets()
+    # Scanning the heap for greenlets costs a few milliseconds; what was alive
+    # after the previous test of the same module and class is what is alive
+    # before this one (module- and class-scoped fixtures are set up by then).
+    # (Not under monkey patching: there, plugins such as pytest-timeout start a
+    # green thread per test, after the previous test's scan.)
+    global _last_scan
+    scope = (request.node.module, request.node.cls)
+    if _last_scan is not None and _last_scan[0] == scope and not _threads_are_green():
+        before = _last_scan[1]
+    else:
+        before = live_greenlets()
+    _last_scan = None
     hub = gevent.get_hub()
     yield
-    leaked = live_greenlets() - before - {hub}
+    alive = live_greenlets()
+    leaked = alive - before - {hub}
     if leaked:
         with gevent.Timeout(LEAK_GRACE, False):
             while leaked:
@@ -92,6 +112,7 @@ def _no_leaked_greenlets(request: pytest.FixtureRequest):
         pytest.fail(
             f"{len(leaked)} greenlet(s) still alive after the test:\n{report}", pytrace=False
         )
+    _last_scan = (scope, {g for g in alive if g and not g.dead})
 
 
 @pytest.fixture(autouse=True)
