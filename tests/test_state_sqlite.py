@@ -165,3 +165,21 @@ def test_sqlite_calls_run_off_the_hub(url, open_state):
         blocker.close()
     writer.get(timeout=LONG_WAIT)
     assert state.environ_config() == {"name": "waited"}
+
+
+def test_a_lone_writer_keeps_no_record_of_its_own_revisions(url, open_state, caplog):
+    state = open_state(url)
+    watcher = state.watch_environ_config()
+    try:
+        for i in range(50):
+            state.update_environ_config({"n": i})
+        store = state.store
+        assert store._own_revs == set()
+        assert store._seen_rev == store._call(store._database.last_rev)
+        other = open_state(url)
+        other.update_environ_config({"n": "other"})
+        while state.environ_config() != {"n": "other"}:
+            next_event(watcher)
+        assert "fell behind" not in caplog.text
+    finally:
+        watcher.stop()

@@ -14,6 +14,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+import gevent
+from gevent import get_hub
+from greenlet import getcurrent
 from zope.interface import implementer
 
 from agent_runtime.interfaces import IStore, IStoreSubscription
@@ -35,6 +38,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("agent_runtime.state")
+
+#: How many watch callbacks a dispatch runs between two yields to the hub.
+YIELD_EVERY = 100
 
 
 class Node(NamedTuple):
@@ -178,20 +184,27 @@ class Subscriptions:
                 self._by_path.setdefault(path, set()).add(sub)
 
     def changed(self, paths: Iterable[str]) -> int:
-        """Tell every subscription watching one of ``paths``; return how many."""
+        """Tell every subscription watching one of ``paths``; return how many.
+
+        Called from a greenlet, it yields to the hub every ``YIELD_EVERY``
+        callbacks, so that waking thousands of watchers never holds the hub for
+        long (nor piles up thousands of hub callbacks for the collector)."""
         by_path = self._by_path
         hit: set[_Subscription] = set()
         for path in paths:
             subs = by_path.get(path)
             if subs:
                 hit.update(subs)
-        for sub in hit:
+        may_yield = len(hit) > YIELD_EVERY and getcurrent() is not get_hub()
+        for count, sub in enumerate(hit, 1):
             callback = sub._on_change
             if callback is not None:
                 try:
                     callback()
                 except Exception:
                     log.exception("a store watch callback failed")
+            if may_yield and count % YIELD_EVERY == 0:
+                gevent.sleep(0)
         return len(hit)
 
     def changed_all(self) -> None:

@@ -255,7 +255,10 @@ class SqliteStore:
         rev = self._call(self._database.commit, ops, paths)
         # Tell this process's watchers now; the poller skips these revisions.
         first_rev = rev - len(paths) + 1
-        self._own_revs.update(range(first_rev, rev + 1))
+        if first_rev == self._seen_rev + 1:
+            self._seen_rev = rev  # nobody else wrote in between: nothing to skip later
+        else:
+            self._own_revs.update(range(first_rev, rev + 1))
         self._subscriptions.changed(paths)
 
     def watch(self, paths, on_change, on_error) -> IStoreSubscription:
@@ -287,8 +290,9 @@ class SqliteStore:
             self._subscriptions.changed_all()
         own = self._own_revs
         paths = {path for rev, path in rows if rev not in own}
-        own.difference_update(rev for rev, _ in rows)
-        self._seen_rev = rows[-1][0]
+        self._seen_rev = max(self._seen_rev, rows[-1][0])
+        if own:
+            self._own_revs = {rev for rev in own if rev > self._seen_rev}
         if paths:
             self._subscriptions.changed(paths)
         return len(rows)
@@ -297,10 +301,11 @@ class SqliteStore:
         last_version = None
         try:
             while True:
-                version = self._call(self._database.data_version)
-                if version != last_version:
-                    last_version = version
-                    self.poll()
+                if len(self._subscriptions):  # nobody watching: nothing to tell
+                    version = self._call(self._database.data_version)
+                    if version != last_version:
+                        last_version = version
+                        self.poll()
                 self._clock.sleep(self._poll_interval)
         except gevent.GreenletExit:
             raise
