@@ -1,0 +1,242 @@
+"""The hook queues: workers that hand out a relation's hooks, one by one.
+
+``AliveHookQueue(initial, watcher)`` follows a relation-units watcher;
+``DyingHookQueue(initial)`` leaves the relation. The consumer (the uniter)
+calls ``get(timeout=None)``: it blocks until a hook is due and returns it,
+counted as sent.
+
+How the hand-off avoids races: the algorithm (``queuestate``) is owned by the
+queue, and nothing that touches it ever yields. The queue's greenlet reads the
+watcher and applies each event at once; ``get()``, in the consumer's
+greenlet, first yields once so that events the watcher already holds are
+applied, then takes ``next()`` and ``pop()`` in the same turn. So the hook
+returned is computed when it is taken, and reflects every update that
+arrived before the call (Go's unbuffered hand-off); nothing is computed ahead
+and left to go stale.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+from gevent import get_hub
+from gevent.event import Event
+from zope.interface import implementer
+
+from agent_runtime.errors import WatcherStopped
+from agent_runtime.interfaces import IAbortableWorker, IHookQueue
+from agent_runtime.uniter.hook import Info
+from agent_runtime.uniter.relation.queuestate import AliveQueueState, DyingQueueState
+from agent_runtime.uniter.relation.state import State
+from agent_runtime.worker.base import GreenletWorker
+
+__all__ = ["AliveHookQueue", "DyingHookQueue"]
+
+
+class _Interrupted(BaseException):
+    """Thrown into a queue's greenlet blocked on its watcher, when it is killed."""
+
+
+class _HookQueue(GreenletWorker):
+    """What both queues share: ``get()``, and closing on kill/abort."""
+
+    _source: AliveQueueState | DyingQueueState
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Set when a hook may be due, or when the queue closed.
+        self._due = Event()
+        #: Set when the queue closed: it hands out nothing more.
+        self._finished = Event()
+        self._closed = False
+
+    def get(self, timeout: float | None = None) -> Info | None:
+        """Block until a hook is due, return it and count it as sent.
+
+        Returns None when ``timeout`` seconds (None: no limit) passed first,
+        and at once once the queue has stopped (killed, failed, or a dying
+        queue that handed out ``relation-broken``).
+        """
+        if self._closed:
+            return None
+        self._catch_up()
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        source, due = self._source, self._due
+        while not self._closed:
+            if not source.empty():
+                info = source.next()
+                source.pop()
+                self._popped()
+                return info
+            due.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            due.wait(remaining)
+        return None
+
+    def _catch_up(self) -> None:
+        """Let changes that already reached the queue's source be applied."""
+
+    def _popped(self) -> None:
+        """Called after a hook was handed out."""
+
+    def _close(self) -> None:
+        self._closed = True
+        self._due.set()
+        self._finished.set()
+
+    def kill(self) -> None:
+        """Ask the queue to stop; ``get()`` returns None from now on."""
+        self._close()
+        super().kill()
+
+    def abort(self) -> None:
+        self._close()
+        super().abort()
+
+
+@implementer(IHookQueue, IAbortableWorker)
+class AliveHookQueue(_HookQueue):
+    """The hooks of a live relation, from its committed state and a watcher.
+
+    ``initial`` is the relation's committed ``State`` (``StateDir.state()``);
+    ``watcher`` provides ``IRelationUnitsWatcher`` and must be fresh: its first
+    event lists every unit in scope, and must not have departures. The queue
+    owns the watcher and stops it when it stops, for whatever reason.
+
+    The queue stops with an error when the watcher's events end (the
+    watcher's ``err()``, or ``WatcherStopped``), when an event cannot be
+    applied (``HookQueueError``), or when stopping the watcher raised.
+    """
+
+    def __init__(self, initial: State, watcher: Any) -> None:
+        needed = ("changes", "stop", "err")
+        missing = [name for name in needed if not callable(getattr(watcher, name, None))]
+        if missing:
+            raise TypeError(
+                f"AliveHookQueue needs an IRelationUnitsWatcher; {watcher!r} has no {missing}"
+            )
+        try:
+            source = AliveQueueState(initial)
+        except BaseException:
+            _stop_quietly(watcher)
+            raise
+        super().__init__()
+        self._source = source
+        self._watcher = watcher
+        self._waiting = False  # blocked in next() on the watcher's changes
+        self._start()
+
+    @property
+    def watcher(self) -> Any:
+        """The watcher the queue follows (and stops)."""
+        return self._watcher
+
+    def _catch_up(self) -> None:
+        # Events the watcher holds wake the queue's greenlet through hub
+        # callbacks that were scheduled when they were sent; yielding once runs
+        # them (and the queue's start) before we look at the source.
+        if not self._greenlet.dead:
+            gevent.sleep(0)
+
+    def kill(self) -> None:
+        if self.dying.is_set():
+            return
+        super().kill()
+        if self._waiting:
+            get_hub().loop.run_callback(self._interrupt)
+
+    def _interrupt(self) -> None:
+        if self._waiting and not self._greenlet.dead:
+            self._greenlet.throw(_Interrupted)
+
+    def _run(self) -> None:
+        watcher = self._watcher
+        error: BaseException | None = None
+        try:
+            error = self._follow(watcher)
+        finally:
+            self._close()
+            stop_error = _call(watcher.stop)
+        # The reference's precedence (a tomb keeps its first error): the
+        # error that ended the loop, then the one stopping the watcher raised.
+        if error is not None:
+            raise error
+        if stop_error is not None:
+            raise stop_error
+
+    def _follow(self, watcher: Any) -> BaseException | None:
+        try:
+            changes = iter(watcher.changes())
+        except Exception as error:
+            return error
+        dying, source, due = self.dying, self._source, self._due
+        while not dying.is_set():
+            self._waiting = True
+            try:
+                change = next(changes)
+            except StopIteration:
+                if dying.is_set():
+                    return None
+                return watcher.err() or WatcherStopped(
+                    f"{watcher!r} stopped sending changes without an error"
+                )
+            except _Interrupted:
+                return None
+            except Exception as error:
+                return error
+            finally:
+                self._waiting = False
+            if dying.is_set():
+                return None
+            try:
+                source.update(change)
+            except Exception as error:
+                return error
+            if not source.empty():
+                due.set()
+        return None
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]} {self._source!r}>"
+
+
+@implementer(IHookQueue, IAbortableWorker)
+class DyingHookQueue(_HookQueue):
+    """The hooks that leave a relation: the pending ``relation-changed`` if the
+    committed ``initial`` state has one, ``relation-departed`` for each member
+    (sorted), then ``relation-broken``. Once broken was handed out the queue
+    stops by itself, cleanly."""
+
+    def __init__(self, initial: State) -> None:
+        source = DyingQueueState(initial)
+        super().__init__()
+        self._source = source
+        self._start()
+
+    def _popped(self) -> None:
+        if self._source.finished:
+            self._close()
+
+    def _run(self) -> None:
+        self._finished.wait()
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]} {self._source!r}>"
+
+
+def _call(function: Any) -> BaseException | None:
+    try:
+        function()
+    except Exception as error:
+        return error
+    return None
+
+
+def _stop_quietly(watcher: Any) -> None:
+    kill = getattr(watcher, "kill", None)
+    if callable(kill):
+        _call(kill)
