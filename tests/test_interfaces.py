@@ -16,16 +16,29 @@ from zope.interface import implementedBy, implementer
 from zope.interface.verify import verifyObject
 
 import agent_runtime
+import agent_runtime.state
 from agent_runtime import errors, interfaces
 from agent_runtime.clock import RealClock
+from agent_runtime.environs import Config, DummyEnviron, DummyProvider
+from agent_runtime.state import State
+from agent_runtime.state.backends.sqlite import SqliteStore
+from agent_runtime.state.store import MemoryStore
+from agent_runtime.state.watchers import (
+    PathWatcher,
+    RelationUnitsStateWatcher,
+    ServiceRelationsWatcher,
+)
 from agent_runtime.testing import (
     FakeNotifyWatcher,
     FakeStringsWatcher,
     ManualClock,
     check_killed,
 )
+from agent_runtime.uniter import jujuc, relation
+from agent_runtime.uniter.jujuc import testing as jujuc_testing
 from agent_runtime.watcher import NotifyWatcher, RelationUnitsWatcher, StringsWatcher
 from agent_runtime.worker import (
+    EnvironObserver,
     GreenletWorker,
     NotifyWorker,
     Runner,
@@ -74,6 +87,58 @@ def _stopping(worker):
     return worker, lambda: (worker.kill(), check_killed(worker))
 
 
+def _environ_observer():
+    """An EnvironObserver over a memory state; stopped, and its state closed, after."""
+    from agent_runtime import state as state_module
+
+    state = state_module.open("memory://")
+    state.update_environ_config({"name": "n", "type": "dummy"})
+    observer = EnvironObserver(state)
+    return observer, lambda: (observer.kill(), check_killed(observer), state.close())
+
+
+def _jujuc_server():
+    """A hook-tool server on a socket in a fresh directory; stopped and removed after."""
+    import os
+    import shutil
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="jujuc-")
+    server = jujuc.Server(os.path.join(base, "agent", "s.sock"), jujuc.ContextRegistry())
+    return server, lambda: (server.kill(), check_killed(server), shutil.rmtree(base))
+
+
+def _closing(thing):
+    return thing, thing.close
+
+
+def _sqlite_store():
+    import tempfile
+
+    directory = tempfile.mkdtemp()
+    store = SqliteStore(f"{directory}/state.db")
+    return store, store.close
+
+
+def _state_watcher(kind):
+    from charms import deploy
+
+    state = agent_runtime.state.open("memory://")
+    deploy(state)
+    relation = state.add_relation("wordpress", "mysql")
+    if kind == "relations":
+        watcher = state.watch_service_relations("wordpress")
+    else:
+        watcher = state.watch_relation_units(relation.id, "wordpress/0")
+
+    def cleanup():
+        watcher.kill()
+        check_killed(watcher)
+        state.close()
+
+    return watcher, cleanup
+
+
 #: class -> a function returning (instance, cleanup)
 FACTORIES = {
     RealClock: lambda: (RealClock(), None),
@@ -89,6 +154,23 @@ FACTORIES = {
     NotifyWorker: lambda: _stopping(NotifyWorker(_NotifyHandler())),
     StringsWorker: lambda: _stopping(StringsWorker(_StringsHandler())),
     Runner: lambda: _stopping(Runner(lambda e: False, lambda a, b: False)),
+    EnvironObserver: _environ_observer,
+    DummyProvider: lambda: (DummyProvider(), None),
+    DummyEnviron: lambda: (DummyEnviron(Config({"name": "n", "type": "dummy"})), None),
+    relation.AliveHookQueue: lambda: _stopping(
+        relation.AliveHookQueue(relation.State(1), RelationUnitsWatcher())
+    ),
+    relation.DyingHookQueue: lambda: _stopping(relation.DyingHookQueue(relation.State(1))),
+    jujuc.Server: _jujuc_server,
+    State: lambda: _closing(agent_runtime.state.open("memory://")),
+    MemoryStore: lambda: _closing(MemoryStore()),
+    SqliteStore: _sqlite_store,
+    PathWatcher: lambda: _stopping(PathWatcher(MemoryStore(), ["/x"])),
+    ServiceRelationsWatcher: lambda: _state_watcher("relations"),
+    RelationUnitsStateWatcher: lambda: _state_watcher("units"),
+    jujuc_testing.FakeHookContext: lambda: (jujuc_testing.FakeHookContext(), None),
+    jujuc_testing.FakeContextRelation: lambda: (jujuc_testing.FakeContextRelation(0, "db"), None),
+    jujuc_testing.FakeRelationSettings: lambda: (jujuc_testing.FakeRelationSettings(), None),
 }
 
 
