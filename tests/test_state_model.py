@@ -264,3 +264,17 @@ def test_a_closed_state_refuses_calls(state_url, open_state):
     with pytest.raises(StateClosed):
         state.environ_config()
     state.close()  # twice is fine
+
+
+def test_resolving_a_unit_needs_an_error(state):
+    deploy(state)
+    unit = state.add_unit("mysql")
+    with pytest.raises(InvalidValue, match="not in an error state"):
+        state.resolve_unit(unit)
+    state.set_unit_status(unit, "error", 'hook "start" failed', hook="start")
+    state.resolve_unit(unit, retry=True)
+    assert state.unit(unit).resolved == "retry"
+    state.resolve_unit(unit)
+    assert state.unit(unit).resolved == "skip"
+    state.clear_resolved(unit)
+    assert state.unit(unit).resolved is None

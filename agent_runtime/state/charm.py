@@ -15,7 +15,7 @@ from typing import Any
 
 from agent_runtime.state.errors import InvalidValue
 
-__all__ = ["ROLES", "Charm", "Endpoint", "Option", "valid_name"]
+__all__ = ["ROLES", "Charm", "Endpoint", "Option", "read_charm_dir", "valid_name"]
 
 #: metadata.yaml section -> the role of its endpoints
 ROLES = {"provides": "provider", "requires": "requirer", "peers": "peer"}
@@ -198,3 +198,35 @@ class Charm:
     def defaults(self) -> dict[str, Any]:
         """Every option's default (None for options without one)."""
         return {name: option.default for name, option in self.options.items()}
+
+
+def read_charm_dir(path: str) -> Charm:
+    """Read a charm directory's ``metadata.yaml`` (required) and ``config.yaml``
+    (optional). Raises ``InvalidValue`` naming the file that is missing or wrong."""
+    import os
+
+    import yaml
+
+    if not os.path.isdir(path):
+        raise InvalidValue(f"charm directory {path!r} does not exist or is not a directory")
+
+    def load(name: str, required: bool) -> Any:
+        file = os.path.join(path, name)
+        if not os.path.exists(file):
+            if required:
+                raise InvalidValue(f"{path!r} is not a charm directory: it has no {name}")
+            return None
+        try:
+            with open(file, encoding="utf-8") as stream:
+                return yaml.safe_load(stream)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise InvalidValue(f"cannot read {file!r}: {error}") from None
+
+    metadata = load("metadata.yaml", required=True)
+    config = load("config.yaml", required=False)
+    if config is not None and not isinstance(config, Mapping):
+        raise InvalidValue(f"{os.path.join(path, 'config.yaml')!r} must hold a mapping")
+    try:
+        return Charm.from_metadata(metadata, config)
+    except InvalidValue as error:
+        raise InvalidValue(f"{path!r}: {error}") from None

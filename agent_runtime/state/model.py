@@ -95,6 +95,8 @@ class Unit:
     private_address: str | None = None
     ports: tuple[tuple[str, int], ...] = ()
     status: Mapping[str, Any] = field(default_factory=dict)
+    #: What the operator said of a failed hook: None, "retry" or "skip".
+    resolved: str | None = None
 
     @property
     def service(self) -> str:

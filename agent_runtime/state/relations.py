@@ -138,6 +138,11 @@ class RelationsMixin:
                 found.append(relation)
         return found
 
+    def find_relation(self: State, *endpoints: str) -> Relation:
+        """The relation between these endpoints (named as for ``add_relation``);
+        ``NotFound`` if there is none."""
+        return self.relation_by_key(relation_key(self._resolve_endpoints(endpoints)))
+
     def relation_by_key(self: State, key: str) -> Relation:
         """The relation whose key is ``key``; ``NotFound`` if there is none."""
         for relation in self.relations():

@@ -283,6 +283,7 @@ class State(RelationsMixin):
             data.get("private-address"),
             tuple((proto, port) for proto, port in data.get("ports", ())),
             dict(data.get("status", {})),
+            data.get("resolved"),
         )
 
     def units(self, service: str) -> list[str]:
@@ -356,6 +357,25 @@ class State(RelationsMixin):
 
         def change(unit: dict[str, Any]) -> None:
             unit["status"] = {"status": status, "message": message, **data}
+
+        self._update_unit(name, change)
+
+    def resolve_unit(self, name: str, retry: bool = False) -> None:
+        """The operator's answer to a failed hook: retry it (``retry=True``) or
+        skip it. Refused unless the unit's status is ``error``."""
+
+        def change(data: dict[str, Any]) -> None:
+            if data.get("status", {}).get("status") != "error":
+                raise InvalidValue(f"unit {name!r} is not in an error state")
+            data["resolved"] = "retry" if retry else "skip"
+
+        self._update_unit(name, change)
+
+    def clear_resolved(self, name: str) -> None:
+        """Forget the operator's answer (the unit agent has acted on it)."""
+
+        def change(data: dict[str, Any]) -> None:
+            data.pop("resolved", None)
 
         self._update_unit(name, change)
 
