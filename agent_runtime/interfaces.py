@@ -205,6 +205,12 @@ class IHookQueue(IWorker):
     ``relation-broken``); ``wait()`` then returns None.
     """
 
+    due = Attribute(
+        "A gevent Event set when a hook may be due (or the queue stopped): a "
+        "consumer of several queues waits on their ``due`` events, then calls "
+        "``get(timeout=0)`` on each, which clears it when nothing is due."
+    )
+
     def get(timeout=None):
         """Block until a hook is due, then return it (a ``hook.Info``) and
         count it as sent. What it returns reflects every change that reached

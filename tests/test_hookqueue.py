@@ -435,3 +435,27 @@ def test_get_with_a_timeout_returns_none_when_nothing_is_due():
         assert queue.get(timeout=SHORT_WAIT) is None
     finally:
         clean_kill(queue)
+
+
+def test_due_events_let_a_consumer_wait_on_several_queues():
+    """A consumer of several queues waits on their ``due`` events, then takes
+    what is due with get(timeout=0), which clears ``due`` when nothing is."""
+    from agent_runtime.uniter.relation import AliveHookQueue, State
+    from agent_runtime.watcher import RelationUnitsChange, RelationUnitsWatcher
+
+    quiet_watcher, busy_watcher = RelationUnitsWatcher(), RelationUnitsWatcher()
+    quiet = AliveHookQueue(State(1), quiet_watcher)
+    busy = AliveHookQueue(State(2), busy_watcher)
+    try:
+        gevent.sleep(0)
+        busy_watcher.send(RelationUnitsChange({"u/0": 0}))
+        ready = gevent.wait([quiet.due, busy.due], count=1, timeout=10)
+        assert ready == [busy.due]
+        assert quiet.get(timeout=0) is None
+        hook = busy.get(timeout=0)
+        assert (str(hook.kind), hook.relation_id, hook.remote_unit) == ("relation-joined", 2, "u/0")
+        assert not quiet.due.is_set()
+    finally:
+        for queue in (quiet, busy):
+            queue.kill()
+            queue.wait()

@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 import gevent
-from gevent import get_hub
 from gevent.event import Event
 from zope.interface import implementer
 
@@ -30,13 +29,9 @@ from agent_runtime.interfaces import IAbortableWorker, IHookQueue
 from agent_runtime.uniter.hook import Info
 from agent_runtime.uniter.relation.queuestate import AliveQueueState, DyingQueueState
 from agent_runtime.uniter.relation.state import State
-from agent_runtime.worker.base import GreenletWorker
+from agent_runtime.worker.base import GreenletWorker, Interrupted, Interruptible
 
 __all__ = ["AliveHookQueue", "DyingHookQueue"]
-
-
-class _Interrupted(BaseException):
-    """Thrown into a queue's greenlet blocked on its watcher, when it is killed."""
 
 
 class _HookQueue(GreenletWorker):
@@ -46,8 +41,10 @@ class _HookQueue(GreenletWorker):
 
     def __init__(self) -> None:
         super().__init__()
-        #: Set when a hook may be due, or when the queue closed.
-        self._due = Event()
+        #: Set when a hook may be due, or when the queue closed: a consumer of
+        #: several queues waits on their ``due`` events, then calls
+        #: ``get(timeout=0)`` on each (which clears it when nothing is due).
+        self.due = Event()
         #: Set when the queue closed: it hands out nothing more.
         self._finished = Event()
         self._closed = False
@@ -63,7 +60,7 @@ class _HookQueue(GreenletWorker):
             return None
         self._catch_up()
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-        source, due = self._source, self._due
+        source, due = self._source, self.due
         while not self._closed:
             if not source.empty():
                 info = source.next()
@@ -85,7 +82,7 @@ class _HookQueue(GreenletWorker):
 
     def _close(self) -> None:
         self._closed = True
-        self._due.set()
+        self.due.set()
         self._finished.set()
 
     def kill(self) -> None:
@@ -127,7 +124,8 @@ class AliveHookQueue(_HookQueue):
         super().__init__()
         self._source = source
         self._watcher = watcher
-        self._waiting = False  # blocked in next() on the watcher's changes
+        # kill() cuts short the wait for the watcher's next event, and nothing else.
+        self._next_change = Interruptible()
         self._start()
 
     @property
@@ -146,12 +144,7 @@ class AliveHookQueue(_HookQueue):
         if self.dying.is_set():
             return
         super().kill()
-        if self._waiting:
-            get_hub().loop.run_callback(self._interrupt)
-
-    def _interrupt(self) -> None:
-        if self._waiting and not self._greenlet.dead:
-            self._greenlet.throw(_Interrupted)
+        self._next_change.interrupt()
 
     def _run(self) -> None:
         watcher = self._watcher
@@ -173,23 +166,21 @@ class AliveHookQueue(_HookQueue):
             changes = iter(watcher.changes())
         except Exception as error:
             return error
-        dying, source, due = self.dying, self._source, self._due
+        dying, source, due = self.dying, self._source, self.due
+        next_change = self._next_change
         while not dying.is_set():
-            self._waiting = True
             try:
-                change = next(changes)
+                change = next_change.run(next, changes)
             except StopIteration:
                 if dying.is_set():
                     return None
                 return watcher.err() or WatcherStopped(
                     f"{watcher!r} stopped sending changes without an error"
                 )
-            except _Interrupted:
+            except Interrupted:
                 return None
             except Exception as error:
                 return error
-            finally:
-                self._waiting = False
             if dying.is_set():
                 return None
             try:
