@@ -111,8 +111,10 @@ def test_scope_and_settings(deployed):
     deployed.leave_scope(relation.id, db)
     deployed.leave_scope(relation.id, db)  # not in scope: no change
     assert deployed.scope(relation.id) == ["wordpress/0"]
-    with pytest.raises(NotFound, match="'mysql/0' is not in scope of relation 0"):
-        deployed.relation_settings(relation.id, db)
+    assert deployed.relation_settings(relation.id, db) == ({"user": "u"}, 2)  # kept
+    stranger = deployed.add_unit("mysql")
+    with pytest.raises(NotFound, match="'mysql/1' is not in scope of relation 0"):
+        deployed.relation_settings(relation.id, stranger)
 
 
 @pytest.mark.parametrize(
@@ -213,3 +215,21 @@ def test_destroy_racing_the_last_leave_never_strands_a_dying_relation(deployed):
         gevent.joinall(racers, timeout=30, raise_error=True)
         with pytest.raises(NotFound):
             deployed.relation(relation.id)
+
+
+def test_a_departed_units_last_settings_stay_readable(deployed):
+    relation = deployed.add_relation("wordpress", "mysql")
+    wp, db = deployed.add_unit("wordpress"), deployed.add_unit("mysql")
+    deployed.enter_scope(relation.id, wp)
+    deployed.enter_scope(relation.id, db, {"host": "h"})
+    deployed.update_relation_settings(relation.id, db, {"user": "u"})
+    deployed.leave_scope(relation.id, db)
+    assert not deployed.in_scope(relation.id, db)
+    assert deployed.relation_settings(relation.id, db) == ({"host": "h", "user": "u"}, 1)
+    with pytest.raises(NotFound):
+        deployed.update_relation_settings(relation.id, db, {"x": "y"})
+    deployed.destroy_relation(relation.id)
+    deployed.leave_scope(relation.id, wp)
+    with pytest.raises(NotFound):
+        deployed.relation(relation.id)
+    assert deployed.store.children("/relations") == []

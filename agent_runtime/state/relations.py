@@ -63,6 +63,7 @@ class RelationsMixin:
                 Set("/relations", {"next-id": next_id + 1}, counter.version),
                 Create(path, new.as_dict()),
                 Create(f"{path}/scope", None),
+                Create(f"{path}/departed", None),
             ]
 
         self._transact(build)
@@ -163,9 +164,23 @@ class RelationsMixin:
                 if node.data.get("life") == DYING:
                     return []
                 return [Set(path, dict(node.data, life=DYING), node.version)]
-            return [Delete(f"{path}/scope"), Delete(path, node.version)]
+            return self._removal_ops(relation_id, node)
 
         self._transact(build)
+
+    def _forget_departed(self: State, relation_id: int, unit: str) -> list[Op]:
+        kept = f"{_relation_path(relation_id)}/departed/{unit_key(unit)}"
+        return [Delete(kept)] if self._get(kept) is not None else []
+
+    def _removal_ops(self: State, relation_id: int, node: Node) -> list[Op]:
+        """The ops that remove a relation whose scope is empty."""
+        path = _relation_path(relation_id)
+        ops: list[Op] = [
+            Delete(f"{path}/departed/{key}") for key in self.store.children(f"{path}/departed")
+        ]
+        if self._get(f"{path}/departed") is not None:
+            ops.append(Delete(f"{path}/departed"))
+        return [*ops, Delete(f"{path}/scope"), Delete(path, node.version)]
 
     # -- scope and settings ---------------------------------------------------------------
 
@@ -202,6 +217,7 @@ class RelationsMixin:
                 Set(relation_path, node.data, node.version),
                 Check(self._unit_path(unit), unit_node.version),
                 Create(path, initial),
+                *self._forget_departed(relation_id, unit),
             ]
 
         self._transact(build)
@@ -224,9 +240,19 @@ class RelationsMixin:
                 k for k in self.store.children(f"{relation_path}/scope") if k != unit_key(unit)
             ]
             if relation.data.get("life") == DYING and not others:
-                ops += [Delete(f"{relation_path}/scope"), Delete(relation_path, relation.version)]
-            else:  # bump its version: see enter_scope
-                ops.append(Set(relation_path, relation.data, relation.version))
+                return ops + self._removal_ops(relation_id, relation)
+            # Its last settings stay readable (a hook may still run for it on
+            # the other side: changed, then departed).
+            departed = f"{relation_path}/departed"
+            kept = {"settings": node.data or {}, "version": node.version}
+            if self._get(departed) is None:
+                ops.append(Create(departed, None))
+            if self._get(f"{departed}/{unit_key(unit)}") is None:
+                ops.append(Create(f"{departed}/{unit_key(unit)}", kept))
+            else:
+                ops.append(Set(f"{departed}/{unit_key(unit)}", kept))
+            # Bump the relation's version: see enter_scope.
+            ops.append(Set(relation_path, relation.data, relation.version))
             return ops
 
         self._transact(build)
@@ -247,8 +273,16 @@ class RelationsMixin:
         return node
 
     def relation_settings(self: State, relation_id: int, unit: str) -> tuple[dict[str, str], int]:
-        """The unit's settings in the relation, and their version."""
-        node = self._settings_node(relation_id, unit)
+        """The unit's settings in the relation, and their version. A unit that
+        has left the scope keeps its last settings readable until the relation
+        is removed."""
+        try:
+            node = self._settings_node(relation_id, unit)
+        except NotFound:
+            kept = self._get(f"{_relation_path(relation_id)}/departed/{unit_key(unit)}")
+            if kept is None:
+                raise
+            return dict(kept.data["settings"]), kept.data["version"]
         return dict(node.data or {}), node.version
 
     def update_relation_settings(
