@@ -132,3 +132,14 @@ def open_state():
 def state(state_url, open_state):
     """A fresh, empty State, once per backend."""
     return open_state(state_url)
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A shared in-memory state with two charms, and unit agents run in this
+    process (tests/uniter_support.py); every agent is stopped after the test."""
+    from uniter_support import World
+
+    world = World(tmp_path)
+    yield world
+    world.close()
