@@ -14,8 +14,8 @@ import socket
 from agent_runtime.errors import TerminateAgent
 from agent_runtime.state import State
 from agent_runtime.uniter.jujuc.contexts import ContextRegistry
-from agent_runtime.uniter.opstate import OpStateError
 from agent_runtime.uniter.jujuc.tools import install_tools
+from agent_runtime.uniter.opstate import OpStateError
 from agent_runtime.uniter.paths import UnitPaths, guess_private_address
 from agent_runtime.uniter.uniter import Uniter
 from agent_runtime.worker import Runner
