@@ -23,6 +23,7 @@ __all__ = [
     "INotifyWatcher",
     "IRelationSettings",
     "IRelationUnitsWatcher",
+    "IReporter",
     "IRunner",
     "IRunnerObserver",
     "IStore",
@@ -90,6 +91,14 @@ class IRunner(IWorker):
         """Ask the worker ``id`` to stop and forget it once it has stopped; a
         pending restart of ``id`` is cancelled. Returns at once; an unknown id
         is ignored. Raises ``RunnerDead`` once the runner has stopped."""
+
+
+class IReporter(Interface):
+    """A worker that can say what it is doing, for operators."""
+
+    def report():
+        """Return a JSON-able dict describing the worker's state. Must not
+        block for long (it may wait for the worker's own loop to answer)."""
 
 
 class IRunnerObserver(Interface):

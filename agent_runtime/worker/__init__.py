@@ -9,7 +9,8 @@ RESTART_DELAY: float = 3.0
 
 from agent_runtime.worker.base import GreenletWorker  # noqa: E402
 from agent_runtime.worker.environ import EnvironObserver, wait_for_environ  # noqa: E402
-from agent_runtime.worker.runner import Runner, RunnerObserver  # noqa: E402
+from agent_runtime.worker.observer import RunnerObserver  # noqa: E402
+from agent_runtime.worker.runner import Runner  # noqa: E402
 from agent_runtime.worker.simple import SimpleWorker  # noqa: E402
 from agent_runtime.worker.watch import NotifyWorker, StringsWorker  # noqa: E402
 

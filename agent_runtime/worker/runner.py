@@ -27,22 +27,33 @@ decisions of DESIGN.md:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import gevent
-from gevent import GreenletExit
 from gevent.event import AsyncResult
 from gevent.queue import SimpleQueue
+from greenlet import getcurrent
 from zope.interface import implementer
 
 import agent_runtime.worker as _package
 from agent_runtime.clock import REAL_CLOCK
-from agent_runtime.errors import RunnerDead, Unstopped
-from agent_runtime.interfaces import IAbortableWorker, IClock, IRunner, IRunnerObserver, IWorker
+from agent_runtime.errors import RunnerDead, TerminateAgent, Unstopped
+from agent_runtime.interfaces import (
+    IAbortableWorker,
+    IClock,
+    IReporter,
+    IRunner,
+    IRunnerObserver,
+    IWorker,
+)
 from agent_runtime.worker.base import Outcome
+from agent_runtime.worker.instance import Abandon, Abort, run_instances
+from agent_runtime.worker.observer import RunnerObserver
+from agent_runtime.worker.report import report_of, with_worker_reports
 
-__all__ = ["ABORT_GRACE", "Runner", "RunnerObserver"]
+__all__ = ["ABORT_GRACE", "Runner", "RunnerObserver"]  # RunnerObserver: re-exported
 
 log = logging.getLogger("agent_runtime.worker")
 
@@ -52,27 +63,22 @@ ABORT_GRACE = 1.0
 Start = Callable[[], IWorker]
 
 
-@implementer(IRunnerObserver)
-class RunnerObserver:
-    """An observer that does nothing: subclass it and override what you need."""
-
-    def started(self, runner: Runner, id: str) -> None:
-        pass
-
-    def exited(self, runner: Runner, id: str, error: BaseException | None) -> None:
-        pass
-
-    def restart_scheduled(self, runner: Runner, id: str, delay: float) -> None:
-        pass
-
-    def fatal(self, runner: Runner, id: str, error: BaseException) -> None:
-        pass
-
-
 class _Record:
     """What the loop knows of one worker id. Touched only by the loop greenlet."""
 
-    __slots__ = ("id", "instance", "resume", "start", "stopping", "timer", "worker")
+    __slots__ = (
+        "failures",
+        "id",
+        "instance",
+        "last_error",
+        "resume",
+        "start",
+        "started_at",
+        "starts",
+        "stopping",
+        "timer",
+        "worker",
+    )
 
     def __init__(self, id: str, start: Start) -> None:
         self.id = id
@@ -90,42 +96,15 @@ class _Record:
         self.stopping = False
         #: The pending restart, while waiting out the restart delay.
         self.timer = None
+        #: For report(): how often it started and failed, its last error, and
+        #: when (wall-clock time) the running instance started.
+        self.starts = 0
+        self.failures = 0
+        self.last_error: BaseException | None = None
+        self.started_at: float | None = None
 
 
-class _Abort(BaseException):
-    """Thrown into the greenlet of a worker id when the grace period is over."""
-
-
-class _Abandon(BaseException):
-    """Thrown into the greenlet of a worker id that the loop stops waiting for."""
-
-
-def _get_ignoring_abort(result: AsyncResult):
-    while True:
-        try:
-            return result.get()
-        except _Abort:
-            continue  # parked between instances: the loop has our "done" already
-
-
-def _abort_or_kill(id: str, worker: IWorker) -> None:
-    try:
-        if IAbortableWorker.providedBy(worker):
-            worker.abort()
-        else:
-            worker.kill()
-    except Exception:
-        log.exception("stopping abandoned worker %r raised", id)
-
-
-def _note(error: BaseException, note: str) -> None:
-    if hasattr(error, "add_note"):
-        error.add_note(note)
-    else:  # Python 3.10: keep it where 3.11+ tracebacks would look
-        error.__notes__ = [*getattr(error, "__notes__", ()), note]
-
-
-@implementer(IRunner, IAbortableWorker)
+@implementer(IRunner, IAbortableWorker, IReporter)
 class Runner:
     """Start, restart and stop workers by id (see the module docstring).
 
@@ -216,6 +195,22 @@ class Runner:
         self.kill()
         if not self._dead:
             self._inbox.put((self._on_grace_over,))
+
+    def report(self) -> dict[str, Any]:
+        """What the runner is doing, for operators, as JSON-able data: its state
+        and, per worker id, the worker's state (starting, started, stopping,
+        waiting to restart), how often it started and failed, its last error,
+        when it started, and its own report if it provides ``IReporter``
+        (nested runners report as trees)."""
+        if self._dead:
+            snapshot = report_of(self, {})
+        elif getcurrent() is self._loop:  # an observer asking, on the loop itself
+            snapshot = report_of(self, self._records)
+        else:
+            result = AsyncResult()
+            self._post(lambda: result.set(report_of(self, self._records)))
+            snapshot = result.get()
+        return with_worker_reports(snapshot)
 
     def add_observer(self, observer: IRunnerObserver) -> None:
         """Tell ``observer`` (an ``IRunnerObserver``) what happens from now on."""
@@ -315,7 +310,7 @@ class Runner:
             record.resume.set(start)
             record.resume = None
         else:
-            record.instance = gevent.spawn(self._run_instances, record, start)
+            record.instance = gevent.spawn(run_instances, self, record, start)
 
     def _forget(self, record: _Record) -> None:
         del self._records[record.id]
@@ -323,58 +318,10 @@ class Runner:
             record.resume.set(None)
             record.resume = None
 
-    def _run_instances(self, record: _Record, start: Start | None) -> None:
-        """The greenlet of a worker id: runs one instance after another, for as
-        long as the loop sends it start functions. Talks to the loop only by
-        messages; each "done" carries the AsyncResult its answer comes back in."""
-        try:
-            while start is not None:
-                error = self._run_instance(record, start)
-                resume = AsyncResult()
-                self._post(self._on_done, record, error, resume)
-                start = _get_ignoring_abort(resume)
-        except _Abandon:
-            pass  # the loop stopped waiting for this id: nobody listens any more
-
-    def _run_instance(self, record: _Record, start: Start) -> BaseException | None:
-        """Start a worker, report it, wait for it; return how it ended.
-
-        ``_Abort`` (the grace period is over) ends a start function, and aborts
-        a running worker, then goes on waiting for it; ``_Abandon`` (the loop
-        gave up) takes the worker down with this greenlet."""
-        log.info("start %r", record.id)
-        try:
-            worker = start()
-        except (GreenletExit, _Abort):
-            return None
-        except _Abandon:
-            raise
-        except BaseException as error:
-            _note(error, f"raised by the start function of worker {record.id!r}")
-            return error
-        if not IWorker.providedBy(worker):
-            return TypeError(
-                f"the start function of worker {record.id!r} returned {worker!r}, "
-                "which does not provide IWorker"
-            )
-        self._post(self._on_started, record, worker)
-        while True:
-            try:
-                worker.wait()
-            except _Abort:
-                _abort_or_kill(record.id, worker)
-                continue
-            except _Abandon:
-                _abort_or_kill(record.id, worker)
-                raise
-            except GreenletExit:
-                return None
-            except BaseException as error:
-                return error
-            return None
-
     def _on_started(self, record: _Record, worker: IWorker) -> None:
         record.worker = worker
+        record.starts += 1
+        record.started_at = time.time()
         self._notify("started", record.id)
         if record.stopping:
             self._kill_worker(record)
@@ -384,11 +331,18 @@ class Runner:
             resume.set(None)  # abandoned after the grace period
             return
         record.worker = None
+        record.started_at = None
         record.resume = resume
+        if error is not None:
+            record.failures += 1
+            record.last_error = error
         self._notify("exited", record.id, error)
         if error is not None:
             if self._classify_fatal(record.id, error):
-                log.error("fatal %r: %s", record.id, error)
+                if isinstance(error, TerminateAgent):  # how an agent ends when its work is done
+                    log.info("%r: %s", record.id, error)
+                else:
+                    log.error("fatal %r: %s", record.id, error)
                 self._keep_final_error(error)
                 self._forget(record)
                 self._notify("fatal", record.id, error)
@@ -434,7 +388,7 @@ class Runner:
             return
         for record in self._records.values():
             log.error("worker %r did not stop in time: killing it outright", record.id)
-            record.instance.kill(_Abort, block=False)
+            record.instance.kill(Abort, block=False)
         self._shutdown_timer = self._clock.call_later(ABORT_GRACE, self._post, self._on_abandon)
 
     def _on_abandon(self) -> None:
@@ -442,7 +396,7 @@ class Runner:
         for record in self._records.values():
             log.error("abandoning worker %r: it would not stop", record.id)
             self._unstopped.append(record.id)
-            record.instance.kill(_Abandon, block=False)
+            record.instance.kill(Abandon, block=False)
         self._records.clear()
 
     # -- callbacks that must never wedge the loop --------------------------------
