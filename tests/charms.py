@@ -8,7 +8,6 @@ WORDPRESS = Charm.from_metadata(
     {
         "name": "wordpress",
         "requires": {"db": {"interface": "mysql"}, "cache": {"interface": "memcache"}},
-        "peers": {"ring": {"interface": "wp-ring"}},
     },
     {
         "options": {
@@ -27,11 +26,11 @@ RIAK = Charm.from_metadata({"name": "riak", "peers": {"ring": {"interface": "ria
 
 
 def deploy(state, *services: tuple[str, Charm]) -> None:
-    """Add the standard services (or those given) to ``state``."""
+    """Add the standard services (or those given) to ``state``. RIAK, whose
+    peer relation is made when it is deployed, is not one of them."""
     for name, charm in services or (
         ("wordpress", WORDPRESS),
         ("mysql", MYSQL),
         ("memcached", MEMCACHED),
-        ("riak", RIAK),
     ):
         state.add_service(name, charm)

@@ -35,7 +35,9 @@ from agent_runtime.testing import (
     check_killed,
 )
 from agent_runtime.uniter import jujuc, relation
+from agent_runtime.uniter.context import ContextRelation, HookContext, RelationSettings
 from agent_runtime.uniter.jujuc import testing as jujuc_testing
+from agent_runtime.uniter.uniter import Uniter
 from agent_runtime.watcher import NotifyWatcher, RelationUnitsWatcher, StringsWatcher
 from agent_runtime.worker import (
     EnvironObserver,
@@ -139,6 +141,39 @@ def _state_watcher(kind):
     return watcher, cleanup
 
 
+def _hook_context(kind):
+    from charms import deploy
+
+    state = agent_runtime.state.open("memory://")
+    deploy(state)
+    unit = state.add_unit("wordpress")
+    relation = ContextRelation(state, 0, "db", unit, ["mysql/0"])
+    context = HookContext(state, unit, {0: relation})
+    return (relation if kind == "relation" else context), state.close
+
+
+def _uniter():
+    import tempfile
+
+    from agent_runtime.state.charm import Charm
+    from agent_runtime.uniter.jujuc.contexts import ContextRegistry
+    from agent_runtime.uniter.paths import UnitPaths
+
+    state = agent_runtime.state.open("memory://")
+    state.add_service("quiet", Charm.from_metadata({"name": "quiet"}))
+    unit = state.add_unit("quiet")
+    paths = UnitPaths(tempfile.mkdtemp(), unit)
+    paths.ensure()
+    uniter = Uniter(state, unit, tempfile.mkdtemp(), paths, ContextRegistry(), paths.socket)
+
+    def cleanup():
+        uniter.kill()
+        check_killed(uniter)
+        state.close()
+
+    return uniter, cleanup
+
+
 #: class -> a function returning (instance, cleanup)
 FACTORIES = {
     RealClock: lambda: (RealClock(), None),
@@ -168,6 +203,10 @@ FACTORIES = {
     PathWatcher: lambda: _stopping(PathWatcher(MemoryStore(), ["/x"])),
     ServiceRelationsWatcher: lambda: _state_watcher("relations"),
     RelationUnitsStateWatcher: lambda: _state_watcher("units"),
+    RelationSettings: lambda: (RelationSettings({"a": "b"}), None),
+    ContextRelation: lambda: _hook_context("relation"),
+    HookContext: lambda: _hook_context("context"),
+    Uniter: _uniter,
     jujuc_testing.FakeHookContext: lambda: (jujuc_testing.FakeHookContext(), None),
     jujuc_testing.FakeContextRelation: lambda: (jujuc_testing.FakeContextRelation(0, "db"), None),
     jujuc_testing.FakeRelationSettings: lambda: (jujuc_testing.FakeRelationSettings(), None),

@@ -78,7 +78,7 @@ def test_bad_environ_config_writes_change_nothing(state, changes, remove):
 
 def test_services_are_added_listed_and_read(state):
     deploy(state)
-    assert state.services() == ["memcached", "mysql", "riak", "wordpress"]
+    assert state.services() == ["memcached", "mysql", "wordpress"]
     service = state.service("wordpress")
     assert service.name == "wordpress" and service.life == ALIVE
     assert service.charm == WORDPRESS
@@ -278,3 +278,15 @@ def test_resolving_a_unit_needs_an_error(state):
     assert state.unit(unit).resolved == "skip"
     state.clear_resolved(unit)
     assert state.unit(unit).resolved is None
+
+
+def test_deploying_a_charm_with_peer_endpoints_relates_its_peers(state):
+    from charms import RIAK
+
+    deploy(state)
+    state.add_service("riak", RIAK)
+    (relation,) = state.relations("riak")
+    assert (relation.id, relation.key) == (0, "riak:ring")
+    with pytest.raises(AlreadyExists):
+        state.add_relation("riak")
+    assert state.add_relation("wordpress", "mysql").id == 1

@@ -7,7 +7,7 @@ import pytest
 
 from agent_runtime.state import DYING, AlreadyExists, InvalidValue, NotFound
 
-from charms import deploy
+from charms import RIAK, deploy
 
 
 @pytest.fixture
@@ -19,7 +19,8 @@ def deployed(state):
 def test_relations_get_ids_and_canonical_keys(deployed):
     first = deployed.add_relation("mysql:server", "wordpress:db")
     second = deployed.add_relation("wordpress", "memcached")
-    peer = deployed.add_relation("riak")
+    deployed.add_service("riak", RIAK)  # its peer relation comes with it
+    peer = deployed.relation_by_key("riak:ring")
     assert (first.id, first.key) == (0, "wordpress:db mysql:server")
     assert (second.id, second.key) == (1, "wordpress:cache memcached:cache")
     assert (peer.id, peer.key) == (2, "riak:ring")
@@ -32,9 +33,11 @@ def test_relations_get_ids_and_canonical_keys(deployed):
     assert peer.counterpart_service("riak") == "riak"
 
 
-def test_wordpress_peer_relation_by_endpoint(deployed):
-    relation = deployed.add_relation("wordpress:ring")
-    assert relation.key == "wordpress:ring"
+def test_a_peer_relation_by_endpoint(deployed):
+    deployed.add_service("riak", RIAK)
+    deployed.destroy_relation(deployed.relation_by_key("riak:ring").id)
+    relation = deployed.add_relation("riak:ring")
+    assert relation.key == "riak:ring"
 
 
 def test_a_relation_cannot_be_added_twice(deployed):
@@ -49,7 +52,7 @@ def test_a_relation_cannot_be_added_twice(deployed):
     [
         (("wordpress:db", "memcached:cache"), "interfaces differ .'mysql' and 'memcache'."),
         (("wordpress:db", "wordpress:cache"), "cannot relate to itself"),
-        (("wordpress", "riak"), "no endpoints of 'wordpress' and 'riak' can relate"),
+        (("wordpress", "memcached:cache", "mysql"), "one .peer. or two endpoints"),
         (("wordpress:nope", "mysql"), "has no endpoint 'nope'"),
         (("mysql",), "must be a peer relation"),
         (("ghost", "mysql"), "service 'ghost' not found"),
@@ -86,12 +89,14 @@ def test_ambiguous_relations_list_the_candidates(state):
 
 
 def test_concurrent_add_relation_gives_distinct_ids(deployed):
+    deployed.add_service("riak", RIAK)
+    deployed.destroy_relation(deployed.relation_by_key("riak:ring").id)
     adders = [
         gevent.spawn(deployed.add_relation, *pair)
         for pair in (("wordpress", "mysql"), ("wordpress", "memcached"), ("riak",))
     ]
     gevent.joinall(adders, timeout=30, raise_error=True)
-    assert sorted(a.value.id for a in adders) == [0, 1, 2]
+    assert sorted(a.value.id for a in adders) == [1, 2, 3]
 
 
 def test_scope_and_settings(deployed):
@@ -140,8 +145,8 @@ def test_settings_must_be_str_to_str(deployed, settings, message):
 
 def test_a_unit_of_another_service_cannot_enter_scope(deployed):
     relation = deployed.add_relation("wordpress", "mysql")
-    unit = deployed.add_unit("riak")
-    with pytest.raises(InvalidValue, match="'riak' is not in relation"):
+    unit = deployed.add_unit("memcached")
+    with pytest.raises(InvalidValue, match="'memcached' is not in relation"):
         deployed.enter_scope(relation.id, unit)
 
 

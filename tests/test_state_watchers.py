@@ -24,7 +24,7 @@ from agent_runtime.testing import LONG_WAIT, check_killed
 from agent_runtime.watcher import RelationUnitsChange
 from agent_runtime.worker import NotifyWorker, Runner
 
-from charms import deploy
+from charms import RIAK, deploy
 
 QUIET = 0.1  # seconds a short negative check listens for an event that must not come
 
@@ -132,7 +132,7 @@ def test_service_relations_watcher(deployed, watchers):
     assert next_event(watcher) == [early.key]
     relation = deployed.add_relation("wordpress", "mysql")
     assert next_event(watcher) == [relation.key]
-    deployed.add_relation("riak")  # not wordpress's
+    deployed.add_service("riak", RIAK)  # with its peer relation: not wordpress's
     assert_quiet(watcher)
     unit = deployed.add_unit("wordpress")
     deployed.enter_scope(relation.id, unit)
@@ -168,7 +168,8 @@ def test_relation_units_watcher_sees_the_other_side(deployed, watchers):
 
 
 def test_relation_units_watcher_in_a_peer_relation(deployed, watchers):
-    relation = deployed.add_relation("riak")
+    deployed.add_service("riak", RIAK)
+    relation = deployed.relation_by_key("riak:ring")
     units = [deployed.add_unit("riak") for _ in range(3)]
     for unit in units:
         deployed.enter_scope(relation.id, unit)

@@ -58,16 +58,23 @@ class RelationsMixin:
             next_id = counter.data["next-id"]
             new = Relation(next_id, key, resolved)
             relation[:] = [new]
-            path = _relation_path(next_id)
             return [
                 Set("/relations", {"next-id": next_id + 1}, counter.version),
-                Create(path, new.as_dict()),
-                Create(f"{path}/scope", None),
-                Create(f"{path}/departed", None),
+                *self._relation_creation(new),
             ]
 
         self._transact(build)
         return relation[0]
+
+    @staticmethod
+    def _relation_creation(relation: Relation) -> list[Op]:
+        """The ops that create ``relation`` (the id counter is the caller's)."""
+        path = _relation_path(relation.id)
+        return [
+            Create(path, relation.as_dict()),
+            Create(f"{path}/scope", None),
+            Create(f"{path}/departed", None),
+        ]
 
     def _resolve_endpoints(self: State, names: tuple[str, ...]) -> tuple[RelationEndpoint, ...]:
         if len(names) not in (1, 2):

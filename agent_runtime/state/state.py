@@ -38,6 +38,8 @@ from agent_runtime.state.model import (
     ALIVE,
     DEAD,
     DYING,
+    Relation,
+    RelationEndpoint,
     Service,
     Unit,
     check_service_name,
@@ -159,23 +161,37 @@ class State(RelationsMixin):
     # -- services -----------------------------------------------------------------
 
     def add_service(self, name: str, charm: Charm) -> Service:
-        """Add a service running ``charm``; raise ``AlreadyExists`` if there is one."""
+        """Add a service running ``charm``, with a relation for each of its peer
+        endpoints (as juju does), in one write; raise ``AlreadyExists`` if there
+        is a service of that name."""
         check_service_name(name)
         if not isinstance(charm, Charm):
             raise InvalidValue(f"add_service needs a Charm, not {charm!r}")
         path = f"/services/{name}"
-        try:
-            self.store.commit(
-                [
-                    Create(path, {"charm": charm.as_dict(), "life": ALIVE, "next-unit": 0}),
-                    Create(f"{path}/config", {}),
-                    Create(f"{path}/units", None),
-                ]
-            )
-        except Conflict:
+        peers = [e for e in charm.endpoints.values() if e.role == "peer"]
+
+        def build() -> list[Op]:
             if self._get(path) is not None:
-                raise AlreadyExists(f"service {name!r} already exists") from None
-            raise
+                raise AlreadyExists(f"service {name!r} already exists")
+            ops: list[Op] = [
+                Create(path, {"charm": charm.as_dict(), "life": ALIVE, "next-unit": 0}),
+                Create(f"{path}/config", {}),
+                Create(f"{path}/units", None),
+            ]
+            if peers:
+                counter = self._get("/relations")
+                next_id = counter.data["next-id"]
+                for offset, endpoint in enumerate(peers):
+                    relation = Relation(
+                        next_id + offset,
+                        f"{name}:{endpoint.name}",
+                        (RelationEndpoint(name, endpoint),),
+                    )
+                    ops += self._relation_creation(relation)
+                ops.append(Set("/relations", {"next-id": next_id + len(peers)}, counter.version))
+            return ops
+
+        self._transact(build)
         return Service(name, charm)
 
     def _service_node(self, name: str) -> Node:
