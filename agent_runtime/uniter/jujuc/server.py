@@ -12,15 +12,18 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import socket as _stdlib_socket
-import stat
-import struct
 from collections.abc import Callable
 
 import gevent
 from gevent import GreenletExit, socket
 
-from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.sockets import (
+    InsecureSocketDir,
+    SocketInUse,
+    peer_credentials,
+    private_directory,
+    remove_stale_socket,
+)
 from agent_runtime.uniter.jujuc import cmd, protocol
 from agent_runtime.uniter.jujuc.commands import new_command as _new_command
 from agent_runtime.uniter.jujuc.contexts import ContextRegistry
@@ -30,68 +33,11 @@ __all__ = ["InsecureSocketDir", "Server", "SocketInUse", "peer_credentials"]
 
 log = logging.getLogger(__name__)
 
-_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 #: Longest path a unix socket address holds on Linux (sun_path less the NUL).
 _MAX_SOCKET_PATH = 107
 #: accept() errors that mean "out of resources for now": back off, go on.
 _TRANSIENT = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF = 0.05
-
-
-class InsecureSocketDir(AgentRuntimeError):
-    """The socket's directory is not a directory only this user can enter."""
-
-
-class SocketInUse(AgentRuntimeError):
-    """Another server answers on the socket path."""
-
-
-def peer_credentials(sock) -> tuple[int, int, int]:
-    """``(pid, uid, gid)`` of the process at the other end of a unix socket,
-    as the kernel recorded them when it connected (``SO_PEERCRED``)."""
-    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
-    return _CREDENTIALS.unpack(data)
-
-
-def _private_directory(path: str) -> None:
-    """Make ``path`` (not its parents) mode 0700, or check that it is a real
-    directory owned by this user that nobody else may enter."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    else:
-        os.chmod(path, 0o700)  # whatever the umask
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise InsecureSocketDir(f"{path} is not a directory")
-    if info.st_uid != os.geteuid():
-        raise InsecureSocketDir(f"{path} is owned by uid {info.st_uid}, not by uid {os.geteuid()}")
-    if info.st_mode & 0o077:
-        raise InsecureSocketDir(
-            f"{path} has mode {stat.S_IMODE(info.st_mode):04o}: only its owner may use it (0700)"
-        )
-
-
-def _remove_stale(path: str) -> None:
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(info.st_mode):
-        raise SocketInUse(f"{path} exists and is not a socket")
-    probe = _stdlib_socket.socket(_stdlib_socket.AF_UNIX, _stdlib_socket.SOCK_STREAM)
-    try:
-        probe.setblocking(False)  # a live server accepts at once (or EAGAIN: it is there)
-        probe.connect(path)
-    except (ConnectionRefusedError, FileNotFoundError):
-        os.unlink(path)  # nobody listens: a stale socket from an agent that died
-        return
-    except BlockingIOError:
-        pass
-    finally:
-        probe.close()
-    raise SocketInUse(f"another server is listening on {path}")
 
 
 class _Connection:
@@ -153,8 +99,8 @@ class Server(GreenletWorker):
         path = self.socket_path
         if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
             raise ValueError(f"socket path is longer than {_MAX_SOCKET_PATH} bytes: {path}")
-        _private_directory(os.path.dirname(path))
-        _remove_stale(path)
+        private_directory(os.path.dirname(path))
+        remove_stale_socket(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(path)
