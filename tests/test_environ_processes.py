@@ -5,17 +5,19 @@ changes, and the parent's observer sees the last one; then the other way
 round. Every wait has a timeout and the child is killed in ``finally``.
 
 The child's output goes to files and the parent polls it (and the child's
-exit) with ``wait_for``, so the hub is never blocked. ``subprocess`` is the
-standard library's when unpatched (fork and exec in C, safe in a process that
-has threads, as the sqlite store's) and gevent's when monkey-patched.
+exit) with ``wait_for``, so the hub is never blocked. ``subprocess`` is
+gevent's: once any test has used it, gevent's child watcher reaps every child
+of the process, and the standard library's ``Popen`` would then read a killed
+child's exit code as 0.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from gevent import subprocess
 
 from agent_runtime.testing import LONG_WAIT, clean_kill, wait_for
 from agent_runtime.worker import EnvironObserver

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from gevent import subprocess  # gevent.subprocess reaps every child: see test_environ_processes
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "supervised_agent.py"

@@ -18,6 +18,7 @@ from zope.interface.verify import verifyObject
 import agent_runtime
 import agent_runtime.state
 from agent_runtime import errors, interfaces
+from agent_runtime.agent.report import ReportServer
 from agent_runtime.clock import RealClock
 from agent_runtime.environs import Config, DummyEnviron, DummyProvider
 from agent_runtime.state import State
@@ -152,6 +153,21 @@ def _hook_context(kind):
     return (relation if kind == "relation" else context), state.close
 
 
+def _report_server():
+    import os
+    import tempfile
+
+    directory = tempfile.mkdtemp()
+    os.rmdir(directory)
+    server = ReportServer(os.path.join(directory, "r.sock"), SimpleWorker(lambda stop: None))
+
+    def cleanup():
+        server.kill()
+        check_killed(server)
+
+    return server, cleanup
+
+
 def _uniter():
     import tempfile
 
@@ -207,6 +223,7 @@ FACTORIES = {
     ContextRelation: lambda: _hook_context("relation"),
     HookContext: lambda: _hook_context("context"),
     Uniter: _uniter,
+    ReportServer: _report_server,
     jujuc_testing.FakeHookContext: lambda: (jujuc_testing.FakeHookContext(), None),
     jujuc_testing.FakeContextRelation: lambda: (jujuc_testing.FakeContextRelation(0, "db"), None),
     jujuc_testing.FakeRelationSettings: lambda: (jujuc_testing.FakeRelationSettings(), None),

@@ -5,12 +5,12 @@ poller that fails stops the watchers with its error."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import sys
 import textwrap
 
 import gevent
 import pytest
+from gevent import subprocess  # gevent.subprocess reaps every child: see test_environ_processes
 
 from agent_runtime.state import StorageError
 from agent_runtime.state.backends import sqlite as sqlite_backend

@@ -166,3 +166,18 @@ def test_a_missing_hook_is_skipped_and_a_non_executable_one_fails(world):
     wait_for(lambda: world.state.unit(unit).status.get("status") == "error")
     assert world.hooks(unit) == ["config-changed -"]
     assert world.state.unit(unit).status["hook"] == "start"
+
+
+def test_a_long_hook_reports_progress(world, monkeypatch, caplog):
+    import logging
+
+    from agent_runtime.uniter import runhook
+
+    caplog.set_level(logging.INFO, logger="agent_runtime.uniter")
+    monkeypatch.setattr(runhook, "PROGRESS_EVERY", 0.05)
+    unit = world.state.add_unit("app")
+    write_hook(world.app, "install", f'while [ ! -e "{world.data_dir}/go" ]; do sleep 0.01; done')
+    world.start(unit)
+    wait_for(lambda: 'hook "install" still running' in caplog.text)
+    open(f"{world.data_dir}/go", "w").close()
+    world.wait_hooks(unit, START)

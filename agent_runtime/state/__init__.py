@@ -130,7 +130,7 @@ def open(url: str) -> State:
     if scheme == "zookeeper":
         try:
             from agent_runtime.state.backends import zookeeper
-        except ModuleNotFoundError as error:
+        except ImportError as error:
             raise StorageError(
                 f"cannot open {url!r}: the ZooKeeper backend is not available ({error})"
             ) from None

@@ -66,9 +66,18 @@ class UnitPaths:
 
     @property
     def socket(self) -> str:
+        """The hook-tool server's socket."""
+        return self._short_socket("sock")
+
+    @property
+    def report_socket(self) -> str:
+        """Where the agent answers ``agent-runtime report``."""
+        return self._short_socket("report")
+
+    def _short_socket(self, suffix: str) -> str:
         digest = hashlib.sha256(os.path.abspath(self.base).encode()).hexdigest()[:16]
         directory = os.path.join(tempfile.gettempdir(), f"agent-runtime-{os.geteuid()}")
-        return os.path.join(directory, f"{digest}.sock")
+        return os.path.join(directory, f"{digest}.{suffix}")
 
     def ensure(self) -> None:
         """Create the agent's directories (not the socket's: the server does)."""

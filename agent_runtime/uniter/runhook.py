@@ -19,10 +19,12 @@ from gevent import subprocess
 
 from agent_runtime.errors import AgentRuntimeError
 
-__all__ = ["KILL_GRACE", "HookFailed", "run_hook"]
+__all__ = ["KILL_GRACE", "PROGRESS_EVERY", "HookFailed", "run_hook"]
 
 #: Seconds a hook gets between SIGTERM and SIGKILL when its agent stops it.
 KILL_GRACE = 5.0
+#: Seconds between two "still running" log lines of a long hook.
+PROGRESS_EVERY = 10.0
 
 
 class HookFailed(AgentRuntimeError):
@@ -61,6 +63,7 @@ def run_hook(charm_dir: str, hook: str, env: Mapping[str, str], unit: str) -> bo
         )
     except OSError as error:
         raise HookFailed(hook, f"cannot be started: {error}") from None
+    progress = gevent.spawn(_report_progress, log, unit, hook)
     try:
         for line in process.stdout:
             output.info("%s", line.decode("utf-8", "replace").rstrip("\n"))
@@ -69,11 +72,21 @@ def run_hook(charm_dir: str, hook: str, env: Mapping[str, str], unit: str) -> bo
         _stop(process)
         raise
     finally:
+        progress.kill(block=False)
         process.stdout.close()
     if code != 0:
         how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
         raise HookFailed(hook, f"failed: {how}", code)
     return True
+
+
+def _report_progress(log: logging.Logger, unit: str, hook: str) -> None:
+    """Say, every ``PROGRESS_EVERY`` seconds, that a long hook is still running."""
+    waited = 0.0
+    while True:
+        gevent.sleep(PROGRESS_EVERY)
+        waited += PROGRESS_EVERY
+        log.info('%s: hook "%s" still running (%g s)', unit, hook, waited)
 
 
 def _stop(process: subprocess.Popen) -> None:

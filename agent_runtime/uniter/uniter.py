@@ -32,7 +32,12 @@ from gevent.event import Event
 from zope.interface import implementer
 
 from agent_runtime.errors import Dying, TerminateAgent
-from agent_runtime.interfaces import INotifyWatchHandler, IStringsWatchHandler
+from agent_runtime.interfaces import (
+    IAbortableWorker,
+    INotifyWatchHandler,
+    IReporter,
+    IStringsWatchHandler,
+)
 from agent_runtime.state import DEAD, DYING, NotFound, State
 from agent_runtime.uniter.context import ContextRelation, HookContext
 from agent_runtime.uniter.hook import Info, Kind
@@ -84,6 +89,7 @@ class _Stopped(Exception):
 _FLAGS = {Kind.INSTALL: "installed", Kind.START: "started", Kind.STOP: "stopped"}
 
 
+@implementer(IAbortableWorker, IReporter)
 class Uniter(RelationsMixin, GreenletWorker):
     """The hook runner of ``unit`` (see the module docstring).
 
@@ -395,6 +401,31 @@ class Uniter(RelationsMixin, GreenletWorker):
             self.state.set_unit_status(self.unit, status, message, **data)
         except NotFound:
             pass
+
+    def report(self) -> dict[str, Any]:
+        """The unit, the hook it runs or ran last (and at which step), its
+        relations, and the report of the Runner of its watchers and queues."""
+        op = getattr(self, "_op", None)
+        report: dict[str, Any] = {
+            "unit": self.unit,
+            "relations": {
+                r.fake_id: {"key": r.key, "dying": r.dying}
+                for r in sorted(self._relations.values(), key=lambda r: r.relation_id)
+            },
+        }
+        if op is not None:
+            report.update(installed=op.installed, started=op.started, step=op.step)
+            if op.hook is not None:
+                report["hook"] = self.hook_name_or_kind(op.hook)
+        if self._workers is not None:
+            report["workers"] = self._workers.report()
+        return report
+
+    def hook_name_or_kind(self, info: Info) -> str:
+        try:
+            return self.hook_name(info)
+        except KeyError:  # a relation the uniter has left
+            return str(info.kind)
 
     def __repr__(self) -> str:
         return f"<Uniter {self.unit}>"
