@@ -18,6 +18,7 @@ from gevent.event import Event
 
 from agent_runtime.errors import TerminateAgent
 from agent_runtime.interfaces import IAbortableWorker, IWorker
+from agent_runtime.worker.base import outcome_of
 
 __all__ = ["ABORT_GRACE", "serve"]
 
@@ -25,16 +26,6 @@ log = logging.getLogger("agent_runtime.agent")
 
 #: Seconds an aborted worker gets before the process stops waiting for it.
 ABORT_GRACE = 2.0
-
-
-def _outcome(worker: IWorker) -> BaseException | None:
-    try:
-        worker.wait()
-    except gevent.GreenletExit:
-        raise
-    except BaseException as error:
-        return error
-    return None
 
 
 def serve(
@@ -51,7 +42,7 @@ def serve(
     from agent_runtime.agent.report import ReportServer
 
     reporter = ReportServer(report_socket, worker) if report_socket else None
-    waiter = gevent.spawn(_outcome, worker)
+    waiter = gevent.spawn(outcome_of, worker)
     gave_up = Event()
     stopping: list[gevent.Greenlet] = []
 

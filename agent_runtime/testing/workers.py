@@ -9,6 +9,7 @@ from __future__ import annotations
 import gevent
 
 from agent_runtime.interfaces import IWorker
+from agent_runtime.worker.base import outcome_of
 
 __all__ = [
     "LONG_WAIT",
@@ -61,21 +62,11 @@ def dirty_kill(worker: IWorker, timeout: float = LONG_WAIT) -> BaseException:
 def check_alive(worker: IWorker, window: float = SHORT_WAIT) -> None:
     """Check that ``worker`` is still running: it does not stop within ``window``
     seconds (a short negative check, not a wait for something to happen)."""
-    waiter = gevent.spawn(_outcome_of, worker)
+    waiter = gevent.spawn(outcome_of, worker)
     waiter.join(window)
     if waiter.ready():
         raise AssertionError(f"{worker!r} stopped ({waiter.value!r}); it should be running")
     waiter.kill()
-
-
-def _outcome_of(worker: IWorker) -> BaseException | None:
-    try:
-        worker.wait()
-    except gevent.GreenletExit:
-        raise
-    except BaseException as error:
-        return error
-    return None
 
 
 def wait_for(condition, timeout: float = LONG_WAIT, what: str | None = None) -> None:

@@ -17,7 +17,7 @@ from zope.interface import implementer
 
 from agent_runtime.interfaces import IAbortableWorker
 
-__all__ = ["GreenletWorker", "Interrupted", "Interruptible", "Outcome"]
+__all__ = ["GreenletWorker", "Interrupted", "Interruptible", "Outcome", "outcome_of"]
 
 _T = TypeVar("_T")
 
@@ -115,6 +115,19 @@ class Interruptible:
             raise Interrupted() from None
         finally:
             self._greenlet = None
+
+
+def outcome_of(worker: Any) -> BaseException | None:
+    """Wait for ``worker`` (an IWorker) and return how it ended: None, or the
+    exception it stopped with (any, not only an ``Exception``). A
+    ``GreenletExit`` thrown into the caller while it waits is not swallowed."""
+    try:
+        worker.wait()
+    except GreenletExit:
+        raise
+    except BaseException as error:
+        return error
+    return None
 
 
 @implementer(IAbortableWorker)

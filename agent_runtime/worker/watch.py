@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gevent.event import Event
 from zope.interface import implementer
 from zope.interface.interface import InterfaceClass
 
@@ -28,7 +29,7 @@ from agent_runtime.interfaces import (
 )
 from agent_runtime.worker.base import GreenletWorker, Interrupted, Interruptible
 
-__all__ = ["NotifyWorker", "StringsWorker"]
+__all__ = ["NotifyWorker", "StringsWorker", "follow"]
 
 
 def _call(function: Callable[[], Any]) -> BaseException | None:
@@ -36,6 +37,44 @@ def _call(function: Callable[[], Any]) -> BaseException | None:
         function()
     except Exception as error:
         return error
+    return None
+
+
+def follow(
+    watcher: Any,
+    dying: Event,
+    next_change: Interruptible,
+    handle: Callable[[Any], None],
+) -> BaseException | None:
+    """Call ``handle(event)`` for each event of ``watcher.changes()``, until
+    ``dying`` is set; return the error that ended it, or None.
+
+    The wait for each event runs in ``next_change``, so that ``kill()`` (which
+    interrupts it) cuts short that wait and nothing else. The error is
+    ``handle``'s, or the watcher's when its events end while nobody asked to
+    stop (its ``err()``, or ``WatcherStopped`` if it has none).
+    """
+    try:
+        changes = iter(watcher.changes())
+    except Exception as error:
+        return error
+    while not dying.is_set():
+        try:
+            change = next_change.run(next, changes)
+        except StopIteration:
+            if dying.is_set():
+                return None
+            return watcher.err() or WatcherStopped(
+                f"{watcher!r} stopped sending changes without an error"
+            )
+        except Interrupted:
+            return None
+        except Exception as error:
+            return error
+        try:
+            handle(change)
+        except Exception as error:
+            return error
     return None
 
 
@@ -84,31 +123,7 @@ class _WatchWorker(GreenletWorker):
                 raise error
 
     def _follow(self, watcher: Any) -> BaseException | None:
-        try:
-            changes = iter(watcher.changes())
-        except Exception as error:
-            return error
-        dying = self.dying
-        handle = self._handle
-        next_change = self._next_change
-        while not dying.is_set():
-            try:
-                change = next_change.run(next, changes)
-            except StopIteration:
-                if dying.is_set():
-                    return None
-                return watcher.err() or WatcherStopped(
-                    f"{watcher!r} stopped sending changes without an error"
-                )
-            except Interrupted:
-                return None
-            except Exception as error:
-                return error
-            try:
-                handle(change)
-            except Exception as error:
-                return error
-        return None
+        return follow(watcher, self.dying, self._next_change, self._handle)
 
     def _handle(self, change: Any) -> None:
         raise NotImplementedError

@@ -24,12 +24,12 @@ import gevent
 from gevent.event import Event
 from zope.interface import implementer
 
-from agent_runtime.errors import WatcherStopped
 from agent_runtime.interfaces import IAbortableWorker, IHookQueue
 from agent_runtime.uniter.hook import Info
 from agent_runtime.uniter.relation.queuestate import AliveQueueState, DyingQueueState
 from agent_runtime.uniter.relation.state import State
-from agent_runtime.worker.base import GreenletWorker, Interrupted, Interruptible
+from agent_runtime.worker.base import GreenletWorker, Interruptible
+from agent_runtime.worker.watch import follow
 
 __all__ = ["AliveHookQueue", "DyingHookQueue"]
 
@@ -162,34 +162,15 @@ class AliveHookQueue(_HookQueue):
             raise stop_error
 
     def _follow(self, watcher: Any) -> BaseException | None:
-        try:
-            changes = iter(watcher.changes())
-        except Exception as error:
-            return error
-        dying, source, due = self.dying, self._source, self.due
-        next_change = self._next_change
-        while not dying.is_set():
-            try:
-                change = next_change.run(next, changes)
-            except StopIteration:
-                if dying.is_set():
-                    return None
-                return watcher.err() or WatcherStopped(
-                    f"{watcher!r} stopped sending changes without an error"
-                )
-            except Interrupted:
-                return None
-            except Exception as error:
-                return error
-            if dying.is_set():
-                return None
-            try:
-                source.update(change)
-            except Exception as error:
-                return error
-            if not source.empty():
-                due.set()
-        return None
+        return follow(watcher, self.dying, self._next_change, self._apply)
+
+    def _apply(self, change: Any) -> None:
+        """Apply a watcher event to the queue's algorithm (never yields)."""
+        if self.dying.is_set():
+            return
+        self._source.update(change)
+        if not self._source.empty():
+            self.due.set()
 
     def __repr__(self) -> str:
         return f"{super().__repr__()[:-1]} {self._source!r}>"
