@@ -21,6 +21,7 @@ __all__ = [
     "IHookQueue",
     "INotifyWatchHandler",
     "INotifyWatcher",
+    "IPresenceStore",
     "IRelationSettings",
     "IRelationUnitsWatcher",
     "IReporter",
@@ -340,6 +341,17 @@ class IStore(Interface):
 
     def close():
         """Release the store: its watches fail with an error, later calls raise."""
+
+
+class IPresenceStore(IStore):
+    """A store that can tell whether a process is alive by itself (ZooKeeper's
+    ephemeral nodes)."""
+
+    def hold(path, data):
+        """Create ``path`` holding ``data`` for as long as this store's session
+        lives, and return an ``IWorker`` that holds it: ``kill()`` deletes the
+        node; the worker fails with an error when the session is lost (the
+        node went with it)."""
 
 
 # -- the hook tools (agent_runtime.uniter.jujuc) ------------------------------------

@@ -1,13 +1,17 @@
 """Helpers for the tests of the ``agent-runtime`` command (tests/test_cli_*.py).
 
-Every command runs for real, as ``python -m agent_runtime ...`` in a
-subprocess whose ``AGENT_RUNTIME_HOME`` is a directory of the test's own, so
-the default state is the test's alone. Every wait has a deadline, and every
-subprocess is killed (if it still runs) before the test ends.
+Every command runs for real, through ``agent_runtime.cli.main`` with
+``AGENT_RUNTIME_HOME`` set to a directory of the test's own, so the default
+state is the test's alone: in this process (quick) unless a test asks for a
+subprocess (``python -m agent_runtime ...``; every ``run`` command is one).
+Every wait has a deadline, and every subprocess is killed (if it still runs)
+before the test ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import select
@@ -76,8 +80,15 @@ class Cli:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         timeout: float = DEADLINE,
+        in_process: bool = True,
     ) -> Result:
-        """Run ``python -m agent_runtime ARGS`` to its end (killed after ``timeout``)."""
+        """Run ``agent-runtime ARGS`` to its end: in this process (``main(args)``
+        with its stdout, stderr, environment and directory redirected: quick),
+        or as ``python -m agent_runtime ARGS`` when ``env`` is given or
+        ``in_process`` is False (killed after ``timeout``)."""
+        # `run` patches the process it runs in: never this one.
+        if env is None and in_process and args[:1] != ("run",):
+            return self._in_process(list(args), cwd or self.cwd)
         process = subprocess.Popen(
             [sys.executable, "-m", "agent_runtime", *args],
             stdin=subprocess.DEVNULL,
@@ -93,6 +104,27 @@ class Cli:
                 process.kill()
                 process.communicate(timeout=DEADLINE)
         return Result(list(args), process.returncode, stdout.decode(), stderr.decode())
+
+    def _in_process(self, args: list[str], cwd: Path) -> Result:
+        from agent_runtime.cli import main
+
+        stdout, stderr = io.StringIO(), io.StringIO()
+        saved_home, saved_cwd = os.environ.get("AGENT_RUNTIME_HOME"), os.getcwd()
+        os.environ["AGENT_RUNTIME_HOME"] = str(self.home)
+        os.chdir(cwd)
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                try:
+                    code = main(args)
+                except SystemExit as exit:  # argparse's usage errors and --help
+                    code = exit.code if isinstance(exit.code, int) else 1
+        finally:
+            os.chdir(saved_cwd)
+            if saved_home is None:
+                os.environ.pop("AGENT_RUNTIME_HOME", None)
+            else:
+                os.environ["AGENT_RUNTIME_HOME"] = saved_home
+        return Result(args, code, stdout.getvalue(), stderr.getvalue())
 
     def ok(self, *args: str, **kwargs: Any) -> Result:
         """Run a command that must succeed."""

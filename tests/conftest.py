@@ -20,8 +20,17 @@ from agent_runtime.testing import check_killed
 from agent_runtime.worker import Runner
 
 from starters import Starter, no_importance, none_fatal
+from zookeeper_support import state_url_zookeeper, zookeeper_hosts  # noqa: F401 - fixtures
 
 pytest_plugins = ["agent_runtime.testing.pytest_plugin"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "zookeeper: needs a ZooKeeper server ($AGENT_RUNTIME_ZOOKEEPER, default "
+        "127.0.0.1:2181); skipped when none answers",
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -99,16 +108,19 @@ def starters():
         assert starter.overlaps == [], "two instances of one id ran at once"
 
 
-#: The state backends every conformance test runs on (the ZooKeeper issue adds one).
-STATE_BACKENDS = ["memory", "sqlite"]
+#: The state backends every conformance test runs on.
+STATE_BACKENDS = ["memory", "sqlite", pytest.param("zookeeper", marks=pytest.mark.zookeeper)]
 
 
 @pytest.fixture(params=STATE_BACKENDS)
 def state_url(request, tmp_path) -> str:
-    """A URL of a fresh, empty state, once per backend."""
+    """A URL of a fresh, empty state, once per backend (ZooKeeper: a fresh
+    chroot on the server of ``zookeeper_hosts``, removed after the test)."""
     if request.param == "memory":
         return "memory://"
-    return f"sqlite:///{tmp_path}/state.db"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    return request.getfixturevalue("state_url_zookeeper")
 
 
 @pytest.fixture

@@ -68,11 +68,21 @@ def test_the_table_has_a_section_each_for_services_units_relations(populated):
         ["wordpress", "wordpress", "alive", "2"],
     ]
 
-    assert columns(units[0]) == ["UNIT", "LIFE", "STATUS", "HOOK", "ADDRESS", "PORTS", "MESSAGE"]
+    assert columns(units[0]) == [
+        "UNIT",
+        "AGENT",
+        "LIFE",
+        "STATUS",
+        "HOOK",
+        "ADDRESS",
+        "PORTS",
+        "MESSAGE",
+    ]
     rows = {columns(line)[0]: line for line in units[1:]}
     assert list(rows) == ["mysql/0", "wordpress/0", "wordpress/1"]
     assert columns(rows["mysql/0"]) == [
         "mysql/0",
+        "down",
         "alive",
         "error (retry)",
         "install",
@@ -80,6 +90,7 @@ def test_the_table_has_a_section_each_for_services_units_relations(populated):
     ]
     assert columns(rows["wordpress/0"]) == [
         "wordpress/0",
+        "down",
         "alive",
         "active",
         "start",
@@ -87,7 +98,7 @@ def test_the_table_has_a_section_each_for_services_units_relations(populated):
         "8080/tcp,53/udp",
         "serving the blog",
     ]
-    assert columns(rows["wordpress/1"]) == ["wordpress/1", "dying", "pending"]
+    assert columns(rows["wordpress/1"]) == ["wordpress/1", "down", "dying", "pending"]
     # The columns line up: each header starts where its cells start.
     header = units[0]
     for name, cell in (("HOOK", "install"), ("STATUS", "error (retry)")):
@@ -111,6 +122,7 @@ def test_json_holds_services_units_and_relations(populated):
     assert wordpress["life"] == "alive"
     assert wordpress["config"] == {"port": 8080}
     assert wordpress["units"]["wordpress/0"] == {
+        "agent": "down",  # no agent runs in these tests
         "life": "alive",
         "status": "active",
         "message": "serving the blog",

@@ -23,6 +23,9 @@ from agent_runtime.clock import RealClock
 from agent_runtime.environs import Config, DummyEnviron, DummyProvider
 from agent_runtime.state import State
 from agent_runtime.state.backends.sqlite import SqliteStore
+from agent_runtime.state.backends.zookeeper import Presence as ZooKeeperPresence
+from agent_runtime.state.backends.zookeeper import ZooKeeperStore
+from agent_runtime.state.presence import LocalPresence
 from agent_runtime.state.store import MemoryStore
 from agent_runtime.state.watchers import (
     PathWatcher,
@@ -153,6 +156,44 @@ def _hook_context(kind):
     return (relation if kind == "relation" else context), state.close
 
 
+def _local_presence():
+    from charms import deploy
+
+    state = agent_runtime.state.open("memory://")
+    deploy(state)
+    presence = LocalPresence(state, state.add_unit("mysql"))
+
+    def cleanup():
+        presence.kill()
+        check_killed(presence)
+        state.close()
+
+    return presence, cleanup
+
+
+def _zookeeper(kind):
+    import os
+    import uuid
+
+    from zookeeper_support import answers, remove_zookeeper_tree
+
+    hosts = os.environ.get("AGENT_RUNTIME_ZOOKEEPER", "127.0.0.1:2181")
+    if not answers(hosts):
+        pytest.skip(f"no ZooKeeper server answers at {hosts}")
+    chroot = f"/agent-runtime-test/{uuid.uuid4().hex}"
+    store = ZooKeeperStore(hosts, chroot, timeout=5)
+    thing = store if kind == "store" else store.hold("/presence/x", {"pid": 1})
+
+    def cleanup():
+        if thing is not store:
+            thing.kill()
+            check_killed(thing)
+        store.close()
+        remove_zookeeper_tree(hosts, chroot)
+
+    return thing, cleanup
+
+
 def _report_server():
     import os
     import tempfile
@@ -224,6 +265,9 @@ FACTORIES = {
     HookContext: lambda: _hook_context("context"),
     Uniter: _uniter,
     ReportServer: _report_server,
+    LocalPresence: _local_presence,
+    ZooKeeperStore: lambda: _zookeeper("store"),
+    ZooKeeperPresence: lambda: _zookeeper("presence"),
     jujuc_testing.FakeHookContext: lambda: (jujuc_testing.FakeHookContext(), None),
     jujuc_testing.FakeContextRelation: lambda: (jujuc_testing.FakeContextRelation(0, "db"), None),
     jujuc_testing.FakeRelationSettings: lambda: (jujuc_testing.FakeRelationSettings(), None),

@@ -28,7 +28,9 @@ def collect(state) -> dict[str, Any]:
         for unit_name in state.units(name):
             unit = state.unit(unit_name)
             status = dict(unit.status)
+            alive = state.agent_alive(unit_name)
             units[unit_name] = {
+                "agent": {True: "up", False: "down", None: "unknown"}[alive],
                 "life": unit.life,
                 "status": status.pop("status", "pending"),
                 "message": status.pop("message", ""),
@@ -62,13 +64,14 @@ def _table(rows: list[list[str]]) -> str:
 
 def render_table(data: dict[str, Any]) -> str:
     services = [["SERVICE", "CHARM", "LIFE", "UNITS"]]
-    units = [["UNIT", "LIFE", "STATUS", "HOOK", "ADDRESS", "PORTS", "MESSAGE"]]
+    units = [["UNIT", "AGENT", "LIFE", "STATUS", "HOOK", "ADDRESS", "PORTS", "MESSAGE"]]
     for name, service in data["services"].items():
         services.append([name, service["charm"], service["life"], str(len(service["units"]))])
         for unit_name, unit in service["units"].items():
             units.append(
                 [
                     unit_name,
+                    unit["agent"],
                     unit["life"],
                     unit["status"] + (f" ({unit['resolved']})" if unit.get("resolved") else ""),
                     unit["hook"] or "",

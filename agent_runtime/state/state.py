@@ -45,6 +45,7 @@ from agent_runtime.state.model import (
     check_service_name,
     check_unit_name,
 )
+from agent_runtime.state.presence import PRESENCE, PresenceMixin
 from agent_runtime.state.relations import RelationsMixin
 from agent_runtime.state.store import Create, Delete, Node, Op, Set
 from agent_runtime.state.watchers import PathWatcher
@@ -61,7 +62,7 @@ _PORT_PROTOCOLS = ("tcp", "udp")
 
 
 @implementer(IEnvironConfigGetter)
-class State(RelationsMixin):
+class State(RelationsMixin, PresenceMixin):
     """The shared state: environment config, services, units, relations.
 
     Open one with ``agent_runtime.state.open(url)``. Close it when done
@@ -78,7 +79,13 @@ class State(RelationsMixin):
         self._ensure_layout()
 
     def _ensure_layout(self) -> None:
-        for path, data in (("/environ", {}), ("/services", None), ("/relations", {"next-id": 0})):
+        layout = (
+            ("/environ", {}),
+            ("/services", None),
+            ("/relations", {"next-id": 0}),
+            (PRESENCE, None),
+        )
+        for path, data in layout:
             if self.store.get(path) is None:
                 try:
                     self.store.commit([Create(path, data)])

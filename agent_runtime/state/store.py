@@ -156,10 +156,12 @@ class Subscriptions:
     themselves (memory, SQLite). Callbacks run where ``changed()`` is called
     (a greenlet or a hub callback) and must not block."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_paths_added: Callable[[list[str]], None] | None = None) -> None:
         self._by_path: dict[str, set[_Subscription]] = {}
         self._all: set[_Subscription] = set()
         self._lock = threading.Lock()  # only for add/remove from several threads
+        #: Called (on the subscriber's greenlet) with paths nobody watched before.
+        self._on_paths_added = on_paths_added
 
     def subscribe(
         self,
@@ -173,6 +175,7 @@ class Subscriptions:
         return subscription
 
     def _move(self, sub: _Subscription, old: frozenset[str], new: frozenset[str]) -> None:
+        added = []
         with self._lock:
             for path in old - new:
                 subs = self._by_path.get(path)
@@ -181,7 +184,19 @@ class Subscriptions:
                     if not subs:
                         del self._by_path[path]
             for path in new - old:
+                if path not in self._by_path:
+                    added.append(path)
                 self._by_path.setdefault(path, set()).add(sub)
+        if added and self._on_paths_added is not None:
+            self._on_paths_added(added)
+
+    def watched(self, path: str) -> bool:
+        """True if a subscription watches ``path``."""
+        return path in self._by_path
+
+    def paths(self) -> list[str]:
+        """Every path a subscription watches."""
+        return list(self._by_path)
 
     def changed(self, paths: Iterable[str]) -> int:
         """Tell every subscription watching one of ``paths``; return how many.

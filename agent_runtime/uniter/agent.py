@@ -62,6 +62,8 @@ def unit_agent(
         stop_timeout=stop_timeout,
         name=f"unit agent {unit}",
     )
+    # The agent's presence: `status` shows the agent as up while this runs.
+    runner.start_worker("presence", lambda: state.agent_presence(unit))
     runner.start_worker(
         "uniter",
         lambda: Uniter(
