@@ -9,6 +9,7 @@ end of its test.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -363,3 +364,22 @@ def test_log_format_text_is_one_line_per_event(start):
     assert agent.finish() == 0, agent.log
     line = agent.lines[agent.read_until("worker started")]
     assert " INFO " in line and "testagent: worker started" in line, line
+
+
+def test_report_socket_serves_the_running_agents_report(start, cli, tmp_path):
+    import json
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="ar-run-report-")
+    os.rmdir(directory)  # the agent makes it, private
+    socket_path = os.path.join(directory, "agent.report")
+    agent = start("agents:clean", "--report-socket", socket_path)
+    agent.read_until("worker started")
+    report = json.loads(cli.ok("report", "--socket", socket_path, "--format", "json").stdout)
+    assert report["state"] == "started"
+    assert list(report["workers"]) == ["main"]
+    text = cli.ok("report", "--socket", socket_path).stdout
+    assert text.startswith("agent: started")
+    agent.signal(signal.SIGTERM)
+    assert agent.finish() == 0, agent.log
+    assert not os.path.exists(socket_path)

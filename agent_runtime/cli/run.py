@@ -41,6 +41,12 @@ def add_parser(subparsers) -> None:
         metavar="S",
         help="seconds the agent gets to stop after SIGTERM before it is killed (default 10)",
     )
+    parser.add_argument(
+        "--report-socket",
+        metavar="PATH",
+        default=None,
+        help="serve the agent's report on this unix socket (agent-runtime report --socket PATH)",
+    )
     add_logging_options(parser)
     parser.set_defaults(func=run)
 
@@ -86,4 +92,6 @@ def run(args: argparse.Namespace) -> int:
     worker = factory()
     if not IWorker.providedBy(worker):
         raise CommandError(f"{args.target}() returned {worker!r}, which does not provide IWorker")
-    return serve(worker, stop_timeout=args.stop_timeout, name=args.target)
+    return serve(
+        worker, stop_timeout=args.stop_timeout, name=args.target, report_socket=args.report_socket
+    )
