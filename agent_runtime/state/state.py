@@ -19,10 +19,12 @@ The node tree::
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import gevent.local
 from zope.interface import implementer
 
 from agent_runtime.interfaces import (
@@ -33,7 +35,14 @@ from agent_runtime.interfaces import (
     IStringsWatcher,
 )
 from agent_runtime.state.charm import Charm
-from agent_runtime.state.errors import AlreadyExists, Conflict, InvalidValue, NotFound, StateClosed
+from agent_runtime.state.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidValue,
+    NotFound,
+    StateClosed,
+    StateError,
+)
 from agent_runtime.state.model import (
     ALIVE,
     DEAD,
@@ -47,7 +56,7 @@ from agent_runtime.state.model import (
 )
 from agent_runtime.state.presence import PRESENCE, PresenceMixin
 from agent_runtime.state.relations import RelationsMixin
-from agent_runtime.state.store import Create, Delete, Node, Op, Set
+from agent_runtime.state.store import Check, Create, Delete, Node, Op, Set
 from agent_runtime.state.watchers import PathWatcher
 
 __all__ = ["State"]
@@ -57,6 +66,8 @@ log = logging.getLogger("agent_runtime.state")
 #: How many times a write is retried when concurrent writers keep changing
 #: what it read.
 MAX_ATTEMPTS = 50
+#: How many copies of written nodes a State keeps (it forgets them all beyond).
+MAX_WRITTEN = 10_000
 
 _PORT_PROTOCOLS = ("tcp", "udp")
 
@@ -76,6 +87,10 @@ class State(RelationsMixin, PresenceMixin):
         self.store = store
         self.url = url
         self._closed = False
+        #: Copies of the nodes this State wrote last (see ``_transact``), and
+        #: whether the current greenlet builds an optimistic first attempt.
+        self._written: dict[str, Node] = {}
+        self._optimistic = gevent.local.local()
         self._ensure_layout()
 
     def _ensure_layout(self) -> None:
@@ -112,21 +127,57 @@ class State(RelationsMixin, PresenceMixin):
     def _get(self, path: str) -> Node | None:
         if self._closed:
             raise StateClosed(f"{self!r} is closed")
+        if getattr(self._optimistic, "on", False) and path in self._written:
+            written = self._written[path]
+            return Node(copy.deepcopy(written.data), written.version)
         return self.store.get(path)
 
     def _transact(self, build: Callable[[], Sequence[Op]]) -> None:
         """Commit the ops ``build()`` returns; when a version check fails
-        because a concurrent writer changed what ``build`` read, build again."""
-        for _ in range(MAX_ATTEMPTS):
-            ops = build()
+        because a concurrent writer changed what ``build`` read, build again.
+
+        The first attempt is optimistic: ``build`` reads the nodes this State
+        wrote last from its own copies (one read less per write, for the
+        common case of one writer per node). The version checks of the
+        commit catch a copy that went stale; and a first attempt that finds
+        nothing to do, or raises, is built again from fresh reads before that
+        is believed.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            ops = None
+            if attempt == 0 and self._written:
+                self._optimistic.on = True
+                try:
+                    ops = build()
+                except StateError:
+                    ops = None
+                finally:
+                    self._optimistic.on = False
+            if not ops:
+                ops = build()
             if not ops:
                 return
             try:
                 self.store.commit(ops)
-                return
             except Conflict:
+                for op in ops:
+                    self._written.pop(op.path, None)
                 continue
+            self._remember(ops)
+            return
         raise Conflict(f"gave up after {MAX_ATTEMPTS} attempts: concurrent writers kept winning")
+
+    def _remember(self, ops: Sequence[Op]) -> None:
+        """Keep copies of the nodes a commit wrote, for the next optimistic build."""
+        for op in ops:
+            if isinstance(op, Create):
+                self._written[op.path] = Node(copy.deepcopy(op.data), 0)
+            elif isinstance(op, Set) and op.version is not None:
+                self._written[op.path] = Node(copy.deepcopy(op.data), op.version + 1)
+            elif not isinstance(op, Check):
+                self._written.pop(op.path, None)
+        if len(self._written) > MAX_WRITTEN:
+            self._written.clear()
 
     def _watch(self, paths: Iterable[str]) -> INotifyWatcher:
         if self._closed:
