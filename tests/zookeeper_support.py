@@ -21,16 +21,29 @@ import pytest
 ZK_SERVER = "/usr/share/zookeeper/bin/zkServer.sh"
 
 
-def answers(hosts: str, timeout: float = 1.0) -> bool:
-    """True if the ZooKeeper server at ``host:port`` says it is ok."""
+def _answer(hosts: str, word: bytes, size: int, timeout: float) -> bytes:
+    """The first ``size`` bytes of the server's answer to a four-letter word
+    (b"" when it does not answer)."""
     host, _, port = hosts.partition(":")
     try:
         with socket.create_connection((host, int(port or 2181)), timeout=timeout) as sock:
-            sock.sendall(b"ruok")
+            sock.sendall(word)
             sock.settimeout(timeout)
-            return sock.recv(4) == b"imok"
+            return sock.recv(size)
     except OSError:
-        return False
+        return b""
+
+
+def answers(hosts: str, timeout: float = 1.0) -> bool:
+    """True if the ZooKeeper server at ``host:port`` says it is ok."""
+    return _answer(hosts, b"ruok", 4, timeout) == b"imok"
+
+
+def serving(hosts: str, timeout: float = 1.0) -> bool:
+    """True if the ZooKeeper server at ``host:port`` serves requests (it says
+    "imok" to ``ruok`` before: while it still loads its data, it refuses
+    clients)."""
+    return _answer(hosts, b"srvr", 17, timeout) == b"Zookeeper version"
 
 
 @pytest.fixture(scope="session")
@@ -86,9 +99,9 @@ class ZooKeeperServer:
         self.port = free_port()
         self.hosts = f"127.0.0.1:{self.port}"
         (self.directory / "zoo.cfg").write_text(
-            f"tickTime=200\\ndataDir={self.directory}/data\\nclientPort={self.port}\\n"
-            "clientPortAddress=127.0.0.1\\nmaxClientCnxns=0\\nadmin.enableServer=false\\n"
-            "4lw.commands.whitelist=ruok,stat,srvr\\nminSessionTimeout=400\\n"
+            f"tickTime=200\ndataDir={self.directory}/data\nclientPort={self.port}\n"
+            "clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nadmin.enableServer=false\n"
+            "4lw.commands.whitelist=ruok,stat,srvr\nminSessionTimeout=400\n"
         )
         self.process: subprocess.Popen | None = None
 
@@ -102,7 +115,7 @@ class ZooKeeperServer:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while not answers(self.hosts, timeout=0.5):
+        while not serving(self.hosts, timeout=0.5):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"ZooKeeper did not start: see {self.directory}/server.log")

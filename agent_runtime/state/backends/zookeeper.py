@@ -60,6 +60,7 @@ try:
     )
     from kazoo.handlers.gevent import SequentialGeventHandler
     from kazoo.protocol.states import EventType
+    from kazoo.retry import KazooRetry
 except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError(
         f"the ZooKeeper backend needs kazoo: pip install 'agent_runtime[zookeeper]' ({error})"
@@ -70,6 +71,11 @@ __all__ = ["Presence", "ZooKeeperStore", "open_store"]
 log = logging.getLogger("agent_runtime.state.zookeeper")
 
 DEFAULT_TIMEOUT = 10.0
+
+#: The longest pause (seconds) between two attempts to reconnect (kazoo's
+#: default backoff grows to an hour). A session outlives a server restart by
+#: one session timeout, so a client must try again well within it.
+MAX_RECONNECT_DELAY = 1.0
 
 
 def open_store(url: str) -> ZooKeeperStore:
@@ -118,7 +124,15 @@ class ZooKeeperStore:
         self._lost = Event()  # set while the session is lost, for Presence holders
         self._suspended = False
         self._closed = False
-        self._client = KazooClient(hosts=hosts, timeout=timeout, handler=SequentialGeventHandler())
+        handler = SequentialGeventHandler()
+        reconnect = KazooRetry(
+            max_tries=-1,
+            max_delay=min(MAX_RECONNECT_DELAY, timeout / 4),
+            sleep_func=handler.sleep_func,
+        )
+        self._client = KazooClient(
+            hosts=hosts, timeout=timeout, handler=handler, connection_retry=reconnect
+        )
         self._client.add_listener(self._on_state)
         try:
             self._client.start(timeout=timeout)
@@ -297,6 +311,12 @@ class ZooKeeperStore:
                 self._suspended = False
                 log.info("ZooKeeper: connection to %s re-established: re-reading", self.hosts)
                 gevent.spawn(self._after_reconnect)
+            elif self._subscriptions.paths():
+                # A new session after LOST: subscriptions taken since the old
+                # one's were failed could not arm their watches (kazoo refuses
+                # every call until it reconnects); arm them now.
+                log.info("ZooKeeper: new session with %s: watching again", self.hosts)
+                gevent.spawn(self._after_reconnect)
 
     def _after_reconnect(self) -> None:
         for path in self._subscriptions.paths():
@@ -338,6 +358,10 @@ class Presence(GreenletWorker):
     def _run(self) -> None:
         gevent.wait([self.dying, self._store._lost], count=1)
         if self.dying.is_set():
+            if self._store._suspended:
+                # No connection: kazoo would hold the delete until one is back
+                # (and stopping would wait as long); the node goes with the session.
+                return
             try:
                 self._store._client.delete(self._znode)
             except (NoNodeError, KazooException):
