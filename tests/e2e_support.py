@@ -19,10 +19,14 @@ CHARMS = REPO / "examples" / "charms"
 
 class Deployment:
     """An ``AGENT_RUNTIME_HOME`` with its embedded state, the operator's
-    commands, and unit agents run as subprocesses (all killed by ``close``)."""
+    commands, and unit agents run as subprocesses (all killed by ``close``).
+    With ``state_url``, every command and agent uses that state instead
+    (``--state URL``), e.g. a ZooKeeper chroot."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, state_url: str | None = None) -> None:
         self.home = home
+        self.state_url = state_url
+        self._state_args = ["--state", state_url] if state_url else []
         self.charms = home / "charms"
         shutil.copytree(CHARMS / "webapp", self.charms / "webapp")
         shutil.copytree(CHARMS / "kvdb", self.charms / "kvdb")
@@ -31,7 +35,7 @@ class Deployment:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            [sys.executable, "-m", "agent_runtime", *args],
+            [sys.executable, "-m", "agent_runtime", *args, *self._state_args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -48,7 +52,17 @@ class Deployment:
         charm = self.charms / unit.partition("/")[0]
         log = open(self.home / f"{unit.replace('/', '-')}.log", "ab")  # noqa: SIM115
         agent = subprocess.Popen(
-            [sys.executable, "-m", "agent_runtime", "unit", unit, "--charm", str(charm), *extra],
+            [
+                sys.executable,
+                "-m",
+                "agent_runtime",
+                "unit",
+                unit,
+                "--charm",
+                str(charm),
+                *extra,
+                *self._state_args,
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -56,6 +70,15 @@ class Deployment:
         log.close()
         self.agents[unit] = agent
         return agent
+
+    def units(self, service: str) -> dict:
+        """``status``'s units of ``service``, by name."""
+        return self.status()["services"][service]["units"]
+
+    def agent(self, unit: str) -> str | None:
+        """What ``status`` says of the unit's agent ("up", "down"; None: no such unit)."""
+        found = self.units(unit.partition("/")[0]).get(unit)
+        return None if found is None else found["agent"]
 
     def log(self, unit: str) -> str:
         path = self.home / f"{unit.replace('/', '-')}.log"

@@ -1,7 +1,10 @@
 """The main job, end to end with real processes: the example charms deployed
-in one SQLite state, unit agents as subprocesses, the operator's commands.
+in one state, unit agents as subprocesses, the operator's commands.
 
-Every wait polls files with a timeout; every agent is killed after the test.
+The state is the embedded SQLite one; the main scenario runs on ZooKeeper too
+(a fresh chroot of the server ``$AGENT_RUNTIME_ZOOKEEPER`` names; skipped,
+saying so, when none answers). Every wait polls files or ``status`` with a
+timeout; every agent is killed after the test.
 """
 
 from __future__ import annotations
@@ -22,17 +25,32 @@ def deployment(tmp_path):
     deployment.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("zookeeper", marks=pytest.mark.zookeeper)])
+def any_deployment(request, tmp_path):
+    """A deployment on the embedded state, and one on ZooKeeper."""
+    url = request.getfixturevalue("state_url_zookeeper") if request.param == "zookeeper" else None
+    deployment = Deployment(tmp_path, state_url=url)
+    yield deployment
+    deployment.close()  # before the chroot goes: this fixture is torn down first
+
+
 START = ["install -", "config-changed -", "start -"]
 
 
-def test_two_charms_relate_configure_scale_and_leave(deployment):
-    d = deployment
+def both_started(d: Deployment) -> None:
+    """kvdb/0 and webapp/0 deployed, their agents started and up."""
     d.cli("deploy", "kvdb", "--charm", str(d.charms / "kvdb"), "-n", "1")
     d.cli("deploy", "webapp", "--charm", str(d.charms / "webapp"), "-n", "1")
     d.start("kvdb/0")
     d.start("webapp/0")
     d.wait_file("webapp/0", "status", "started")
     d.wait_file("kvdb/0", "status", "started")
+    wait_for(lambda: d.agent("kvdb/0") == d.agent("webapp/0") == "up", what="both agents up")
+
+
+def test_two_charms_relate_configure_scale_and_leave(any_deployment):
+    d = any_deployment
+    both_started(d)
 
     d.cli("relate", "webapp", "kvdb")
     d.wait_file("webapp/0", "db.conf", "password=")
@@ -42,7 +60,7 @@ def test_two_charms_relate_configure_scale_and_leave(deployment):
     d.cli("set-config", "webapp", "port=9090", "title=Hi there")
     d.wait_file("webapp/0", "app.conf", "port=9090")
     assert "title=Hi there" in d.read("webapp/0", "app.conf")
-    wait_for(lambda: d.status()["services"]["webapp"]["units"]["webapp/0"]["ports"] == ["9090/tcp"])
+    wait_for(lambda: d.units("webapp")["webapp/0"]["ports"] == ["9090/tcp"])
 
     d.cli("set-config", "kvdb", "user=admin")
     d.wait_file("webapp/0", "db.conf", "user=admin")
@@ -52,9 +70,11 @@ def test_two_charms_relate_configure_scale_and_leave(deployment):
     d.wait_file("webapp/1", "db.conf", "user=admin")
     d.wait_file("webapp/0", "peers", "webapp/1")
     d.wait_file("webapp/1", "peers", "webapp/0")
+    wait_for(lambda: d.agent("webapp/1") == "up", what="webapp/1's agent up")
 
     d.cli("destroy-unit", "webapp/1")
-    assert d.exit_code("webapp/1") == 0
+    assert d.exit_code("webapp/1") == 0, d.log("webapp/1")
+    assert "unit webapp/1 is dead" in d.log("webapp/1")
     d.wait_file("kvdb/0", "grants", "webapp/0")
     wait_for(lambda: "webapp/1" not in d.read("kvdb/0", "grants"))
     wait_for(lambda: "webapp/1" not in d.read("webapp/0", "peers"))
@@ -67,8 +87,10 @@ def test_two_charms_relate_configure_scale_and_leave(deployment):
     ]
     kvdb = d.hooks("kvdb/0")
     assert kvdb[:3] == START
+    assert kvdb.count("install -") == kvdb.count("start -") == 1
     assert kvdb.index("db-relation-joined webapp/1") < kvdb.index("db-relation-departed webapp/1")
     webapp0 = d.hooks("webapp/0")
+    assert webapp0.count("install -") == webapp0.count("start -") == 1
     joined = webapp0.index("db-relation-joined kvdb/0")
     assert webapp0[joined + 1] == "db-relation-changed kvdb/0"  # joined, then changed at once
 
@@ -76,10 +98,31 @@ def test_two_charms_relate_configure_scale_and_leave(deployment):
     assert list(status["services"]["webapp"]["units"]) == ["webapp/0"]
     unit = status["services"]["webapp"]["units"]["webapp/0"]
     assert unit["status"] == "active" and unit["life"] == "alive"
+    assert unit["agent"] == "up"
+    assert status["services"]["kvdb"]["units"]["kvdb/0"]["agent"] == "up"
+    assert status["services"]["kvdb"]["config"] == {"user": "admin"}
     (db,) = [r for r in status["relations"] if r["key"] == "webapp:db kvdb:db"]
     assert db["scope"] == ["kvdb/0", "webapp/0"]
     table = d.cli("status").stdout
     assert "webapp:db kvdb:db" in table and "webapp/0" in table and "webapp/1" not in table
+    # The agents that were not asked to stop still run, on the state they were given.
+    assert d.agents["kvdb/0"].poll() is None and d.agents["webapp/0"].poll() is None
+    assert (d.home / "state.db").exists() == (d.state_url is None)
+
+
+def test_an_agent_killed_with_sigkill_is_down(any_deployment):
+    d = any_deployment
+    both_started(d)
+    d.signal("kvdb/0", signal.SIGKILL)
+    assert d.exit_code("kvdb/0") == -signal.SIGKILL
+    # On ZooKeeper its ephemeral presence node goes when the server expires
+    # its session (the URL's ?timeout=2); on SQLite, a reader on the same host
+    # sees that its process is gone.
+    wait_for(lambda: d.agent("kvdb/0") == "down", timeout=30, what="kvdb/0's agent down")
+    status = d.status()
+    assert status["services"]["kvdb"]["units"]["kvdb/0"]["life"] == "alive"  # only the agent died
+    assert status["services"]["webapp"]["units"]["webapp/0"]["agent"] == "up"
+    assert "kvdb/0" in d.cli("status").stdout
 
 
 def test_kill_9_in_a_hook_then_a_restart_runs_no_committed_hook_twice(deployment):
