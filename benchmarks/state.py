@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +43,20 @@ import greenlet
 from gevent.event import Event
 from gevent.queue import Queue
 from gevent.threadpool import ThreadPool
-from zope.interface import implementer
 
 import agent_runtime.state as state_api
-from agent_runtime.interfaces import INotifyWatchHandler
 from agent_runtime.worker import NotifyWorker
 
 from benchmarks._harness import Benchmark, Config, Ratio, Target, Variant, run_cli, stopwatch
+from benchmarks._watching import (
+    PATIENCE,
+    EventStamper,
+    Recorder,
+    Rereader,
+    get,
+    median_seconds,
+    wait,
+)
 
 try:  # the Charm class moved under agent_runtime.state while issue 3 was built
     from agent_runtime.state.charm import Charm
@@ -60,9 +67,6 @@ __all__ = ["collect", "main"]
 
 #: The poll interval of ``sqlite:///...`` when the URL sets none.
 DEFAULT_POLL = 0.05
-#: How long any single wait of a benchmark may take before it is a failure
-#: (a lost event would otherwise hang the run).
-_PATIENCE = 30.0
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -106,41 +110,8 @@ def _temp_dir() -> Iterator[str]:
         yield directory
 
 
-def _get(queue: Queue, what: str) -> Any:
-    try:
-        return queue.get(timeout=_PATIENCE)
-    except gevent.queue.Empty:
-        raise RuntimeError(f"no {what} within {_PATIENCE:.0f} s") from None
-
-
-def _wait(event: Event, what: str) -> None:
-    if not event.wait(timeout=_PATIENCE):
-        raise RuntimeError(f"no {what} within {_PATIENCE:.0f} s")
-
-
-def _median_seconds(samples: Sequence[float]) -> float:
-    """The figure of one repetition of a per-op latency benchmark: the median of
-    its samples, times their number (the harness divides by ``ops``)."""
-    return statistics.median(samples) * len(samples)
-
-
 def _fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 0.01 else f"{seconds * 1e3:.1f} ms"
-
-
-class _Recorder:
-    """Per-variant records of the timed runs (warm-up runs dropped), for notes."""
-
-    def __init__(self, warmup: int) -> None:
-        self._warmup = warmup
-        self._runs: dict[str, list[Any]] = {}
-
-    def add(self, key: str, record: Any) -> None:
-        self._runs.setdefault(key, []).append(record)
-
-    def timed(self, key: str) -> list[Any]:
-        runs = self._runs.get(key, [])
-        return runs[self._warmup :] if len(runs) > self._warmup else runs
 
 
 def _where() -> str:
@@ -157,39 +128,15 @@ def _charm(name: str) -> Charm:
 # -- 1. latency from a write to the event, same process ----------------------------------------
 
 
-class _EventStamper:
-    """A greenlet following a watcher; for each event it puts on ``out`` the
-    time it arrived, and with ``read`` also what ``read()`` returned."""
-
-    def __init__(self, watcher, read: Callable[[], Any] | None = None) -> None:
-        self.watcher = watcher
-        self.out: Queue = Queue()
-        self._read = read
-        self._greenlet = gevent.spawn(self._follow)
-
-    def _follow(self) -> None:
-        read, out = self._read, self.out
-        for _ in self.watcher.changes():
-            if read is None:
-                out.put((time.perf_counter(), None))
-            else:
-                value = read()
-                out.put((time.perf_counter(), value))
-
-    def close(self) -> None:
-        self.watcher.stop()
-        self._greenlet.join(timeout=_PATIENCE)
-
-
 def _latency(k: int) -> Benchmark:
     warm = 3  # untimed rounds at the start of each run
 
     def state_run(state: state_api.State, counter: list[int], read_back: bool) -> float:
         watcher = state.watch_environ_config()
         read = (lambda: state.environ_config().get("n")) if read_back else None
-        stamper = _EventStamper(watcher, read)
+        stamper = EventStamper(watcher, read)
         try:
-            _get(stamper.out, "initial event")
+            get(stamper.out, "initial event")
             samples = []
             for round_ in range(warm + k):
                 counter[0] += 1
@@ -197,12 +144,12 @@ def _latency(k: int) -> Benchmark:
                 start = time.perf_counter()
                 state.update_environ_config({"n": value})
                 while True:
-                    arrived, seen = _get(stamper.out, "event after a write")
+                    arrived, seen = get(stamper.out, "event after a write")
                     if not read_back or seen == value:
                         break
                 if round_ >= warm:
                     samples.append(arrived - start)
-            return _median_seconds(samples)
+            return median_seconds(samples)
         finally:
             stamper.close()
 
@@ -230,7 +177,7 @@ def _latency(k: int) -> Benchmark:
                     assert seen == counter[0]
                     if round_ >= warm:
                         samples.append(done - start)
-                return _median_seconds(samples)
+                return median_seconds(samples)
 
             def raw_gevent() -> float:
                 """The floor of memory://: a dict write (of JSON text, as the
@@ -252,10 +199,10 @@ def _latency(k: int) -> Benchmark:
                         start = time.perf_counter()
                         table["/environ"] = json.dumps({"n": counter[0]}, sort_keys=True)
                         wakeup.set()
-                        arrived = _get(out, "raw event")
+                        arrived = get(out, "raw event")
                         if round_ >= warm:
                             samples.append(arrived - start)
-                    return _median_seconds(samples)
+                    return median_seconds(samples)
                 finally:
                     follower.kill()
 
@@ -273,7 +220,7 @@ def _latency(k: int) -> Benchmark:
                     assert seen == counter[0]
                     if round_ >= warm:
                         samples.append(done - start)
-                return _median_seconds(samples)
+                return median_seconds(samples)
 
             try:
                 yield (
@@ -456,7 +403,7 @@ def _cross_process(poll: float, k: int) -> Benchmark:
                         want = str(counter[0])
                         start = time.perf_counter()
                         state.update_environ_config({"ping": counter[0]})
-                        with gevent.Timeout(_PATIENCE, RuntimeError("no pong from the child")):
+                        with gevent.Timeout(PATIENCE, RuntimeError("no pong from the child")):
                             for _ in changes:
                                 if state.unit(_PONG_UNIT).status.get("message") == want:
                                     break
@@ -464,7 +411,7 @@ def _cross_process(poll: float, k: int) -> Benchmark:
                             samples.append((time.perf_counter() - start) / 2)
                 finally:
                     watcher.stop()
-                return _median_seconds(samples)
+                return median_seconds(samples)
 
             def raw_run() -> float:
                 pong = Event()
@@ -497,13 +444,13 @@ def _cross_process(poll: float, k: int) -> Benchmark:
                         raw.execute("COMMIT")
                         while seen[0] != counter[0]:
                             pong.clear()
-                            _wait(pong, "raw pong from the child")
+                            wait(pong, "raw pong from the child")
                         if round_ >= warm:
                             samples.append((time.perf_counter() - start) / 2)
                 finally:
                     stop.set()
                     polling.join()
-                return _median_seconds(samples)
+                return median_seconds(samples)
 
             yield (
                 Variant(
@@ -547,34 +494,6 @@ def _cross_process(poll: float, k: int) -> Benchmark:
 # -- 3. a write storm ---------------------------------------------------------------------------
 
 
-@implementer(INotifyWatchHandler)
-class _Rereader:
-    """A NotifyWorker's handler: re-read the environ config on each event."""
-
-    def __init__(self, state: state_api.State, final: int) -> None:
-        self._state = state
-        self.final = final
-        self.events = 0
-        self.last_read: Any = None
-        self.started = Event()
-        self.saw_final = Event()
-
-    def set_up(self):
-        return self._state.watch_environ_config()
-
-    def tear_down(self) -> None:
-        pass
-
-    def handle(self) -> None:
-        self.last_read = self._state.environ_config().get("n")
-        if not self.started.is_set():
-            self.started.set()  # the initial event: not counted
-            return
-        self.events += 1
-        if self.last_read == self.final:
-            self.saw_final.set()
-
-
 def _storm(n: int, warmup: int) -> Benchmark:
     notes = [
         "writes: update_environ_config({'n': i}) from one greenlet, as fast as it can;",
@@ -584,7 +503,7 @@ def _storm(n: int, warmup: int) -> Benchmark:
 
     @contextlib.contextmanager
     def session() -> Iterator[Sequence[Variant]]:
-        records = _Recorder(warmup)
+        records = Recorder(warmup)
         with _temp_dir() as directory:
             memory = state_api.open("memory://")
             sqlite_state = state_api.open(_sqlite_url(os.path.join(directory, "state.db")))
@@ -612,10 +531,10 @@ def _storm(n: int, warmup: int) -> Benchmark:
             def storm(key: str, state: state_api.State) -> float:
                 first = counter[0] + 1
                 counter[0] += n
-                handler = _Rereader(state, counter[0])
+                handler = Rereader(state, counter[0])
                 worker = NotifyWorker(handler)
                 try:
-                    _wait(handler.started, "initial event")
+                    wait(handler.started, "initial event")
 
                     def write_all() -> None:
                         for value in range(first, first + n):
@@ -626,7 +545,7 @@ def _storm(n: int, warmup: int) -> Benchmark:
                     writer.join()
                     writes_done = elapsed()
                     writer.get()  # raise what the writer raised
-                    final_seen = handler.saw_final.wait(timeout=_PATIENCE)
+                    final_seen = handler.saw_final.wait(timeout=PATIENCE)
                     consumer_done = elapsed()
                     events = handler.events
                     gevent.sleep(0.2)  # anything still to come would show now
@@ -810,7 +729,7 @@ def _hub_block(
             tally.tick()
 
     def state_run(
-        records: _Recorder,
+        records: Recorder,
         key: str,
         path: str,
         writer: state_api.State,
@@ -831,7 +750,7 @@ def _hub_block(
                     watcher = reader.watch_unit(unit_names[i % units])
                 watchers.append(watcher)
                 consumers.append(gevent.spawn(follow, watcher, tally))
-            _wait(tally.done, "initial events")
+            wait(tally.done, "initial events")
             gc.collect()
             poller = getattr(reader.store, "_poller", None)
             longest, gc_part, cpu_part, by_poller = [], [], [], 0
@@ -841,7 +760,7 @@ def _hub_block(
                     counter[0] += 1
                     tracer.reset()
                     writer.update_environ_config({"n": counter[0]})
-                    _wait(tally.done, f"{k} events after a write")
+                    wait(tally.done, f"{k} events after a write")
                     longest.append(tracer.longest)
                     gc_part.append(tracer.gc_in_longest)
                     cpu_part.append(tracer.cpu_in_longest)
@@ -853,7 +772,7 @@ def _hub_block(
         finally:
             for watcher in watchers:
                 watcher.kill()
-            gevent.joinall(consumers, timeout=_PATIENCE)
+            gevent.joinall(consumers, timeout=PATIENCE)
             reader.close()
 
     def raw_poll_run(path: str, writer: state_api.State, counter: list[int]) -> float:
@@ -897,7 +816,7 @@ def _hub_block(
                     tally.expect(1)
                     tracer.reset()
                     gevent.spawn(poll_once).join()
-                    _wait(tally.done, "raw poll event")
+                    wait(tally.done, "raw poll event")
                     longest.append(tracer.longest)
             return statistics.median(longest)
         finally:
@@ -930,7 +849,7 @@ def _hub_block(
                     tally.expect(total)
                     tracer.reset()
                     gevent.spawn(set_all).join()
-                    _wait(tally.done, "raw events")
+                    wait(tally.done, "raw events")
                     longest.append(tracer.longest)
             return statistics.median(longest)
         finally:
@@ -938,7 +857,7 @@ def _hub_block(
 
     @contextlib.contextmanager
     def session() -> Iterator[Sequence[Variant]]:
-        records = _Recorder(warmup)
+        records = Recorder(warmup)
         with contextlib.ExitStack() as stack:
             directory = stack.enter_context(_temp_dir())
             path = os.path.join(directory, "state.db")
