@@ -56,10 +56,10 @@ class Backoff:
             return 0.0
         if self.factor == 1:
             return self.initial
-        # The exponent at which the ceiling is reached: past it, stop multiplying.
-        ceiling = math.log(self.max_delay / self.initial, self.factor)
+        # Compared in logarithms (a quotient or a power could overflow): past
+        # the ceiling, stop multiplying.
         exponent = failures - 1
-        if exponent >= ceiling:
+        if exponent * math.log(self.factor) >= math.log(self.max_delay) - math.log(self.initial):
             return self.max_delay
         return min(self.initial * self.factor**exponent, self.max_delay)
 
