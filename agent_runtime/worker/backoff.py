@@ -58,10 +58,10 @@ class Backoff:
             return self.initial
         # Compared in logarithms (a quotient or a power could overflow): past
         # the ceiling, stop multiplying.
-        exponent = failures - 1
-        if exponent * math.log(self.factor) >= math.log(self.max_delay) - math.log(self.initial):
+        log_delay = math.log(self.initial) + (failures - 1) * math.log(self.factor)
+        if log_delay >= math.log(self.max_delay):
             return self.max_delay
-        return min(self.initial * self.factor**exponent, self.max_delay)
+        return min(max(math.exp(log_delay), self.initial), self.max_delay)
 
     def delay(self, failures: int, random: _random.Random | None = None) -> float:
         """The delay after ``failures`` consecutive failures, jittered with
