@@ -56,12 +56,15 @@ class Backoff:
             return 0.0
         if self.factor == 1:
             return self.initial
-        # Compared in logarithms (a quotient or a power could overflow): past
-        # the ceiling, stop multiplying.
-        log_delay = math.log(self.initial) + (failures - 1) * math.log(self.factor)
-        if log_delay >= math.log(self.max_delay):
+        # Past the ceiling (compared in logarithms: a quotient or a power could
+        # overflow), stop multiplying; below it, multiply exactly.
+        exponent = failures - 1
+        if math.log(self.initial) + exponent * math.log(self.factor) >= math.log(self.max_delay):
             return self.max_delay
-        return min(max(math.exp(log_delay), self.initial), self.max_delay)
+        try:
+            return min(self.initial * self.factor**exponent, self.max_delay)
+        except OverflowError:  # a subnormal initial delay: the power alone overflows
+            return self.max_delay
 
     def delay(self, failures: int, random: _random.Random | None = None) -> float:
         """The delay after ``failures`` consecutive failures, jittered with
