@@ -31,6 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "zookeeper: needs a ZooKeeper server ($AGENT_RUNTIME_ZOOKEEPER, default "
         "127.0.0.1:2181); skipped when none answers",
     )
+    config.addinivalue_line(
+        "markers",
+        "long: a fault or load test of minutes (docs/RELIABILITY.md); deselected by default, "
+        "run with `pytest -m long` or `tox -e long` (.ci/run does)",
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
