@@ -56,6 +56,17 @@ def stop_all(watchers) -> None:
         assert check_killed(watcher) is None
 
 
+def storm(greenlets, follow, write, events: list[int]) -> list[gevent.Greenlet]:
+    """Start a follower per watcher; once each has had its initial event, run
+    the writers at once until each has finished. Return the followers."""
+    followers = [greenlets(follow, index) for index in range(len(events))]
+    wait_for(lambda: all(events), what="every watcher's initial event")
+    writers = [greenlets(write, index) for index in range(WRITERS)]
+    gevent.joinall(writers, timeout=LONG_WAIT * 3, raise_error=True)
+    assert all(w.ready() for w in writers), "the writers did not finish in time"
+    return followers
+
+
 def settle(followers, watchers) -> None:
     """Interrupt the followers (a watcher's iterator survives that), then check
     that each watcher falls quiet."""
@@ -91,11 +102,7 @@ def test_environ_config_watchers_see_the_end_of_a_storm_of_conflicting_writes(
             pause(rng)
 
     try:
-        followers = [greenlets(follow, index) for index in range(len(watchers))]
-        wait_for(lambda: all(events), what="every watcher's initial event")
-        gevent.joinall(
-            [greenlets(write, i) for i in range(WRITERS)], timeout=LONG_WAIT * 3, raise_error=True
-        )
+        followers = storm(greenlets, follow, write, events)
         final = {f"w{i}": WRITES - 1 for i in range(WRITERS)}
         assert writers[0].environ_config() == final, f"seed {seed}: a write was lost"
         wait_for(
@@ -164,11 +171,7 @@ def test_relation_units_watchers_see_the_end_of_a_storm(shared_url, open_state, 
             pause(rng)
 
     try:
-        followers = [greenlets(follow, index) for index in range(len(watchers))]
-        wait_for(lambda: all(events), what="every watcher's initial event")
-        gevent.joinall(
-            [greenlets(write, i) for i in range(WRITERS)], timeout=LONG_WAIT * 3, raise_error=True
-        )
+        followers = storm(greenlets, follow, write, events)
         final = {
             unit: setup.relation_settings(relation.id, unit)[1]
             for unit in setup.scope(relation.id)
