@@ -15,9 +15,9 @@ import pytest
 from gevent.event import Event
 from zope.interface.verify import verifyObject
 
-from agent_runtime.clock import REAL_CLOCK, RealClock
+from agent_runtime.clock import REAL_CLOCK, ClockTimeout, RealClock
 from agent_runtime.interfaces import IClock, ITimer
-from agent_runtime.testing import LONG_WAIT, ManualClock
+from agent_runtime.testing import LONG_WAIT, ManualClock, wait_for
 
 
 @pytest.mark.parametrize("clock", [RealClock(), REAL_CLOCK, ManualClock()])
@@ -196,6 +196,173 @@ def test_manual_raising_callback_is_logged(caplog):
     assert isinstance(record.exc_info[1], RuntimeError)
 
 
+def test_manual_advance_wakes_several_sleepers_in_deadline_order():
+    """Sleepers on several greenlets wake in deadline order, each at its own
+    deadline (now() is that deadline when it runs), and none before."""
+    clock = ManualClock()
+    woke = []
+
+    def sleeper(name, seconds):
+        clock.sleep(seconds)
+        woke.append((name, clock.now()))
+
+    sleepers = [gevent.spawn(sleeper, n, s) for n, s in (("c", 3), ("a", 1), ("b", 2), ("d", 9))]
+    clock.wait_for_timers(4)
+    clock.advance(3.5)
+    gevent.joinall(sleepers[:3], timeout=LONG_WAIT)
+    assert woke == [("a", 1), ("b", 2), ("c", 3)]
+    assert not sleepers[3].ready()
+    clock.advance(5.5)
+    sleepers[3].join(LONG_WAIT)
+    assert woke[-1] == ("d", 9)
+
+
+def test_manual_advance_lets_a_periodic_loop_run_at_each_period():
+    """A loop that sleeps 10 s at a time wakes at 10 and 20 when the clock is
+    advanced by 25 at once: each wake-up schedules the next sleep from its
+    own time, not from the end of the advance."""
+    clock = ManualClock()
+    ticks = []
+
+    def loop():
+        while True:
+            clock.sleep(10)
+            ticks.append(clock.now())
+
+    ticker = gevent.spawn(loop)
+    try:
+        clock.wait_for_timers(1)
+        clock.advance(25)
+        assert ticks == [10, 20]
+        assert clock.next_deadline() == 30
+        clock.advance(5)
+        wait_for(lambda: ticks == [10, 20, 30])
+    finally:
+        ticker.kill(timeout=LONG_WAIT)
+
+
+# -- ClockTimeout ------------------------------------------------------------------
+
+
+def test_clock_timeout_raises_exactly_when_the_clock_passes_it():
+    """A block waiting under ClockTimeout(clock, 5) is interrupted with that
+    very exception when the manual clock passes 5 s, and not before."""
+    clock = ManualClock()
+    never = Event()
+
+    def wait():
+        with ClockTimeout(clock, 5) as deadline:
+            try:
+                never.wait()
+            except ClockTimeout as error:
+                return error is deadline, deadline.expired
+        return "not interrupted"
+
+    waiter = gevent.spawn(wait)
+    clock.wait_for_timers(1)
+    clock.advance(4.999)
+    check_not_ready(waiter)
+    clock.advance(0.001)
+    assert waiter.get(timeout=LONG_WAIT) == (True, True)
+    assert clock.pending_timers() == 0
+
+
+def test_clock_timeout_swallow_and_leaving_the_block_cancels():
+    """swallow=True swallows its own expiry; a block left in time cancels
+    the timer, and nothing is raised later."""
+    clock = ManualClock()
+    never = Event()
+
+    def swallowed():
+        with ClockTimeout(clock, 1, swallow=True) as deadline:
+            never.wait()
+        return deadline.expired
+
+    waiter = gevent.spawn(swallowed)
+    clock.wait_for_timers(1)
+    clock.advance(1)
+    assert waiter.get(timeout=LONG_WAIT) is True
+
+    with ClockTimeout(clock, 1) as deadline:
+        assert deadline.pending()
+    assert not deadline.pending() and not deadline.expired
+    assert clock.pending_timers() == 0
+    clock.advance(5)
+    gevent.sleep(0)  # nothing is thrown at this greenlet
+
+
+def test_clock_timeout_expiring_as_the_block_is_left_is_dropped():
+    """An expiry whose throw is pending in the hub when the block is left is
+    never raised afterwards (the hub checks again)."""
+    clock = ManualClock()
+    with ClockTimeout(clock, 1) as deadline:
+        clock.advance(1)  # the timer fires here; the throw waits for the hub
+        assert deadline.expired
+    gevent.sleep(0)
+    gevent.sleep(0)
+
+
+def test_clock_timeout_swallows_only_its_own_expiry():
+    """Nested timeouts: the inner one's swallow does not hide the outer one,
+    which reaches whoever catches it."""
+    clock = ManualClock()
+    never = Event()
+
+    def nested():
+        with ClockTimeout(clock, 2) as outer:
+            try:
+                with ClockTimeout(clock, 5, swallow=True):
+                    never.wait()
+            except ClockTimeout as error:
+                return error is outer
+        return False
+
+    waiter = gevent.spawn(nested)
+    clock.wait_for_timers(2)
+    clock.advance(2)
+    assert waiter.get(timeout=LONG_WAIT) is True
+    assert clock.pending_timers() == 0
+
+
+def test_clock_timeout_none_never_expires_and_no_timer_is_set():
+    clock = ManualClock()
+    with ClockTimeout(clock, None) as deadline:
+        assert clock.pending_timers() == 0
+        clock.advance(10**6)
+        gevent.sleep(0)
+    assert not deadline.expired
+    assert str(deadline) == "no time limit"
+
+
+def test_clock_timeout_is_not_an_exception_and_cannot_start_twice():
+    """Like gevent.Timeout it is a BaseException (a worker's except Exception
+    does not eat it), and one instance guards one block at a time."""
+    assert not issubclass(ClockTimeout, Exception)
+    clock = ManualClock()
+    with ClockTimeout(clock, 1) as deadline, pytest.raises(RuntimeError, match="running"):
+        deadline.start()
+    assert str(deadline) == "1 second passed"
+
+
+def test_clock_timeout_on_the_real_clock():
+    """On the real clock it interrupts a blocked greenlet, and a block left
+    in time is not interrupted."""
+    never = Event()
+    with ClockTimeout(REAL_CLOCK, 0.001, swallow=True) as deadline:
+        never.wait(LONG_WAIT)
+    assert deadline.expired
+    with ClockTimeout(REAL_CLOCK, LONG_WAIT) as deadline:
+        gevent.sleep(0)
+    assert not deadline.expired and not deadline.pending()
+
+
+def check_not_ready(greenlet) -> None:
+    """The greenlet has not finished after every ready greenlet ran."""
+    for _ in range(5):
+        gevent.sleep(0)
+    assert not greenlet.ready()
+
+
 # -- RealClock -------------------------------------------------------------------
 
 
@@ -273,7 +440,7 @@ def test_manual_advance_from_its_own_timer_callback_is_refused(caplog):
     clock.call_later(1, clock.advance, 20)
     assert clock.advance(10) == 1
     assert clock.now() == 10
-    assert "advance() called from a timer callback" in caplog.text
+    assert "advance() called while the same clock advances" in caplog.text
 
 
 def test_check_killed_returns_a_base_exception():

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent import get_hub, getcurrent
 from gevent.event import Event
 from zope.interface import implementer
 
@@ -60,8 +61,9 @@ class ManualClock:
     """An ``IClock`` whose time stands still until ``advance()`` moves it.
 
     Timers fire, in deadline order, inside ``advance()``, on the greenlet that
-    calls it; greenlets sleeping on this clock are woken there too (they run
-    at the next switch). ``wait_for_timers()`` lets a test wait, with a real
+    calls it; greenlets sleeping on this clock (any number of them) are woken
+    there too, in deadline order, and run at that time before the clock moves
+    further (see ``advance()``). ``wait_for_timers()`` lets a test wait, with a real
     timeout, until the code under test has scheduled what it is about to
     advance past::
 
@@ -103,22 +105,36 @@ class ManualClock:
 
     def advance(self, seconds: float) -> int:
         """Move time forward by ``seconds`` and fire every timer that falls due,
-        in deadline order. Return how many fired."""
+        in deadline order, with ``now()`` at each timer's deadline. Return how
+        many fired.
+
+        Before it moves time past a deadline at which timers fired, it yields
+        once, so that the greenlets those timers woke (sleepers, timeouts) run
+        at that time and what they schedule next counts from it: advancing by
+        25 s a loop that sleeps 10 s at a time wakes it twice, at 10 and 20.
+        Greenlets woken at the last deadline run after ``advance()`` returns.
+        """
         if seconds < 0:
             raise ValueError(f"cannot move a clock backwards ({seconds!r} s)")
         if self._advancing:
-            raise RuntimeError("advance() called from a timer callback of the same clock")
+            raise RuntimeError(
+                "advance() called while the same clock advances (from a timer "
+                "callback, or from a greenlet that advance() woke)"
+            )
         self._advancing = True
         try:
             target = self._now + seconds
             fired = 0
-            while self._heap and self._heap[0][0] <= target:
-                deadline, _, timer = heapq.heappop(self._heap)
-                if not timer.pending():
-                    continue
+            while (deadline := self.next_deadline()) is not None and deadline <= target:
                 self._now = deadline
-                timer._fire()
-                fired += 1
+                # Every timer due now, including those a callback schedules for now.
+                while self._heap and self._heap[0][0] <= deadline:
+                    _, _, timer = heapq.heappop(self._heap)
+                    if timer.pending():
+                        timer._fire()
+                        fired += 1
+                if deadline < target and getcurrent() is not get_hub():
+                    gevent.sleep(0)
             self._now = target
             return fired
         finally:
