@@ -29,7 +29,7 @@ from zope.interface.verify import verifyObject
 
 from agent_runtime.errors import WatcherStopped
 from agent_runtime.interfaces import IAbortableWorker, IHookQueue, IRelationUnitsWatcher, IWorker
-from agent_runtime.testing import LONG_WAIT, SHORT_WAIT, check_killed, clean_kill, wait_for
+from agent_runtime.testing import LONG_WAIT, ManualClock, check_killed, clean_kill, wait_for
 from agent_runtime.uniter.hook import Info
 from agent_runtime.uniter.relation import (
     AliveHookQueue,
@@ -58,6 +58,19 @@ def at_once(function, *args):
     """Call ``function``; fail instead of hanging if it blocks."""
     with gevent.Timeout(LONG_WAIT):
         return function(*args)
+
+
+def get_timing_out(queue, clock: ManualClock, seconds: float = 5.0):
+    """``queue.get(timeout=seconds)`` on a queue of the manual ``clock``: once
+    the call waits, the clock is moved past its timeout (no real waiting)."""
+    consumer = gevent.spawn(queue.get, seconds)
+    try:
+        wait_for(lambda: consumer.ready() or clock.pending_timers(), what="get() to wait")
+        if not consumer.ready():
+            clock.advance(seconds)
+        return consumer.get(timeout=LONG_WAIT)
+    finally:
+        consumer.kill()
 
 
 # -- the reference's cases, pure ------------------------------------------------------
@@ -95,7 +108,8 @@ def test_dying_queue_state(summary, initial, expected):  # TestDyingHookQueue, p
 def test_alive_hook_queue(case):  # TestAliveHookQueue
     first, *rest = case.steps
     watcher = CountingWatcher(first.change())
-    queue = AliveHookQueue(case.initial, watcher)
+    clock = ManualClock()  # the queue's timeouts pass only when the test says so
+    queue = AliveHookQueue(case.initial, watcher, clock=clock)
     try:
         # Each event reaches the queue on its own, as over Go's unbuffered channel.
         wait_for(lambda: watcher.taken == 1, what="the first event to be read")
@@ -103,11 +117,11 @@ def test_alive_hook_queue(case):  # TestAliveHookQueue
             if isinstance(step, Send):
                 watcher.deliver(step.change())
             elif isinstance(step, Expect):
-                assert queue.get(timeout=LONG_WAIT) == step.info(), case.summary
+                assert at_once(queue.get) == step.info(), case.summary
             else:
                 for _ in range(step.count):
-                    assert queue.get(timeout=LONG_WAIT) is not None
-        assert queue.get(timeout=SHORT_WAIT) is None, case.summary
+                    assert at_once(queue.get) is not None
+        assert get_timing_out(queue, clock) is None, case.summary
     finally:
         clean_kill(queue)
     assert watcher.stopped
@@ -428,13 +442,64 @@ def test_dying_queue_killed_before_broken():
 
 def test_get_with_a_timeout_returns_none_when_nothing_is_due():
     watcher = CountingWatcher({"u/0": 0})
-    queue = AliveHookQueue(State(RELATION, {"u/0": 0}), watcher)
+    clock = ManualClock()
+    queue = AliveHookQueue(State(RELATION, {"u/0": 0}), watcher, clock=clock)
     try:
         assert queue.get(timeout=0) is None
         assert queue.get(timeout=-1) is None
-        assert queue.get(timeout=SHORT_WAIT) is None
+        assert clock.pending_timers() == 0  # no timer for a get that does not wait
+        assert get_timing_out(queue, clock) is None
     finally:
         clean_kill(queue)
+
+
+def test_get_times_out_on_the_queues_clock_exactly():
+    """get(timeout=5) returns None exactly when the queue's clock has moved
+    5 s, not before; the timer goes with it."""
+    watcher = CountingWatcher()
+    clock = ManualClock()
+    queue = AliveHookQueue(State(RELATION), watcher, clock=clock)
+    consumer = gevent.spawn(queue.get, 5)
+    try:
+        clock.wait_for_timers(1)
+        clock.advance(4.999)
+        for _ in range(5):
+            gevent.sleep(0)
+        assert not consumer.ready()
+        clock.advance(0.001)
+        assert consumer.get(timeout=LONG_WAIT) is None
+        assert clock.pending_timers() == 0
+    finally:
+        consumer.kill()
+        clean_kill(queue)
+
+
+def test_a_hook_due_before_the_timeout_is_returned_and_the_timer_cancelled():
+    watcher = CountingWatcher()
+    clock = ManualClock()
+    queue = AliveHookQueue(State(RELATION), watcher, clock=clock)
+    consumer = gevent.spawn(queue.get, 5)
+    try:
+        clock.wait_for_timers(1)
+        clock.advance(4)
+        watcher.send(RelationUnitsChange(changed={"u/0": 3}))
+        assert consumer.get(timeout=LONG_WAIT) == hooks((J, "u/0", 3))[0]
+        assert clock.pending_timers() == 0
+        clock.advance(10)  # the cancelled timeout throws nothing at anybody
+        gevent.sleep(0)
+    finally:
+        consumer.kill()
+        clean_kill(queue)
+
+
+def test_the_dying_queue_takes_a_clock_too():
+    clock = ManualClock()
+    queue = DyingHookQueue(State(RELATION), clock=clock)
+    assert at_once(queue.get, 5) == BROKEN
+    assert clock.pending_timers() == 0
+    assert check_killed(queue) is None
+    with pytest.raises(TypeError, match="clock must provide IClock"):
+        DyingHookQueue(State(RELATION), clock=object())
 
 
 def test_due_events_let_a_consumer_wait_on_several_queues():

@@ -3,7 +3,8 @@
 ``AliveHookQueue(initial, watcher)`` follows a relation-units watcher;
 ``DyingHookQueue(initial)`` leaves the relation. The consumer (the uniter)
 calls ``get(timeout=None)``: it blocks until a hook is due and returns it,
-counted as sent.
+counted as sent. The timeout is measured on the queue's ``clock`` (an
+``IClock``; the real one unless another is given).
 
 How the hand-off avoids races: the algorithm (``queuestate``) is owned by the
 queue, and nothing that touches it ever yields. The queue's greenlet reads the
@@ -17,14 +18,14 @@ and left to go stale.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gevent
 from gevent.event import Event
 from zope.interface import implementer
 
-from agent_runtime.interfaces import IAbortableWorker, IHookQueue
+from agent_runtime.clock import REAL_CLOCK, ClockTimeout
+from agent_runtime.interfaces import IAbortableWorker, IClock, IHookQueue
 from agent_runtime.uniter.hook import Info
 from agent_runtime.uniter.relation.queuestate import AliveQueueState, DyingQueueState
 from agent_runtime.uniter.relation.state import State
@@ -39,8 +40,11 @@ class _HookQueue(GreenletWorker):
 
     _source: AliveQueueState | DyingQueueState
 
-    def __init__(self) -> None:
+    def __init__(self, clock: IClock) -> None:
+        if not IClock.providedBy(clock):
+            raise TypeError(f"clock must provide IClock, not {clock!r}")
         super().__init__()
+        self._clock = clock
         #: Set when a hook may be due, or when the queue closed: a consumer of
         #: several queues waits on their ``due`` events, then calls
         #: ``get(timeout=0)`` on each (which clears it when nothing is due).
@@ -52,27 +56,36 @@ class _HookQueue(GreenletWorker):
     def get(self, timeout: float | None = None) -> Info | None:
         """Block until a hook is due, return it and count it as sent.
 
-        Returns None when ``timeout`` seconds (None: no limit) passed first,
-        and at once once the queue has stopped (killed, failed, or a dying
-        queue that handed out ``relation-broken``).
+        Returns None when ``timeout`` seconds of the queue's clock (None: no
+        limit) passed first, and at once once the queue has stopped (killed,
+        failed, or a dying queue that handed out ``relation-broken``).
         """
         if self._closed:
             return None
         self._catch_up()
-        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-        source, due = self._source, self.due
-        while not self._closed:
-            if not source.empty():
-                info = source.next()
-                source.pop()
-                self._popped()
-                return info
-            due.clear()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return None
-            due.wait(remaining)
+        info = self._take()
+        if info is not None or self._closed or (timeout is not None and timeout <= 0):
+            return info
+        with ClockTimeout(self._clock, timeout, swallow=True):
+            while not self._closed:
+                self.due.wait()
+                info = self._take()
+                if info is not None:
+                    return info
         return None
+
+    def _take(self) -> Info | None:
+        """The hook due now, counted as sent; None (and ``due`` cleared) if
+        none is. Never yields, so what it takes is what the source holds."""
+        source = self._source
+        if self._closed or source.empty():
+            if not self._closed:
+                self.due.clear()
+            return None
+        info = source.next()
+        source.pop()
+        self._popped()
+        return info
 
     def _catch_up(self) -> None:
         """Let changes that already reached the queue's source be applied."""
@@ -109,7 +122,7 @@ class AliveHookQueue(_HookQueue):
     applied (``HookQueueError``), or when stopping the watcher raised.
     """
 
-    def __init__(self, initial: State, watcher: Any) -> None:
+    def __init__(self, initial: State, watcher: Any, *, clock: IClock = REAL_CLOCK) -> None:
         needed = ("changes", "stop", "err")
         missing = [name for name in needed if not callable(getattr(watcher, name, None))]
         if missing:
@@ -121,7 +134,7 @@ class AliveHookQueue(_HookQueue):
         except BaseException:
             _stop_quietly(watcher)
             raise
-        super().__init__()
+        super().__init__(clock)
         self._source = source
         self._watcher = watcher
         # kill() cuts short the wait for the watcher's next event, and nothing else.
@@ -183,9 +196,9 @@ class DyingHookQueue(_HookQueue):
     (sorted), then ``relation-broken``. Once broken was handed out the queue
     stops by itself, cleanly."""
 
-    def __init__(self, initial: State) -> None:
+    def __init__(self, initial: State, *, clock: IClock = REAL_CLOCK) -> None:
         source = DyingQueueState(initial)
-        super().__init__()
+        super().__init__(clock)
         self._source = source
         self._start()
 
