@@ -453,43 +453,43 @@ def test_get_with_a_timeout_returns_none_when_nothing_is_due():
         clean_kill(queue)
 
 
-def test_get_times_out_on_the_queues_clock_exactly():
+@pytest.fixture
+def waiting_get():
+    """An empty alive queue on a manual clock, its watcher, the clock, and a
+    consumer blocked in ``get(timeout=5)`` (its timer set)."""
+    watcher = CountingWatcher()
+    clock = ManualClock()
+    queue = AliveHookQueue(State(RELATION), watcher, clock=clock)
+    consumer = gevent.spawn(queue.get, 5)
+    try:
+        clock.wait_for_timers(1)
+        yield watcher, clock, consumer
+    finally:
+        consumer.kill()
+        clean_kill(queue)
+
+
+def test_get_times_out_on_the_queues_clock_exactly(waiting_get):
     """get(timeout=5) returns None exactly when the queue's clock has moved
     5 s, not before; the timer goes with it."""
-    watcher = CountingWatcher()
-    clock = ManualClock()
-    queue = AliveHookQueue(State(RELATION), watcher, clock=clock)
-    consumer = gevent.spawn(queue.get, 5)
-    try:
-        clock.wait_for_timers(1)
-        clock.advance(4.999)
-        for _ in range(5):
-            gevent.sleep(0)
-        assert not consumer.ready()
-        clock.advance(0.001)
-        assert consumer.get(timeout=LONG_WAIT) is None
-        assert clock.pending_timers() == 0
-    finally:
-        consumer.kill()
-        clean_kill(queue)
-
-
-def test_a_hook_due_before_the_timeout_is_returned_and_the_timer_cancelled():
-    watcher = CountingWatcher()
-    clock = ManualClock()
-    queue = AliveHookQueue(State(RELATION), watcher, clock=clock)
-    consumer = gevent.spawn(queue.get, 5)
-    try:
-        clock.wait_for_timers(1)
-        clock.advance(4)
-        watcher.send(RelationUnitsChange(changed={"u/0": 3}))
-        assert consumer.get(timeout=LONG_WAIT) == hooks((J, "u/0", 3))[0]
-        assert clock.pending_timers() == 0
-        clock.advance(10)  # the cancelled timeout throws nothing at anybody
+    _, clock, consumer = waiting_get
+    clock.advance(4.999)
+    for _ in range(5):
         gevent.sleep(0)
-    finally:
-        consumer.kill()
-        clean_kill(queue)
+    assert not consumer.ready()
+    clock.advance(0.001)
+    assert consumer.get(timeout=LONG_WAIT) is None
+    assert clock.pending_timers() == 0
+
+
+def test_a_hook_due_before_the_timeout_is_returned_and_the_timer_cancelled(waiting_get):
+    watcher, clock, consumer = waiting_get
+    clock.advance(4)
+    watcher.send(RelationUnitsChange(changed={"u/0": 3}))
+    assert consumer.get(timeout=LONG_WAIT) == hooks((J, "u/0", 3))[0]
+    assert clock.pending_timers() == 0
+    clock.advance(10)  # the cancelled timeout throws nothing at anybody
+    gevent.sleep(0)
 
 
 def test_the_dying_queue_takes_a_clock_too():
