@@ -6,10 +6,23 @@ changes to a shared state. See README.md and docs/.
 
 from __future__ import annotations
 
-from agent_runtime.errors import Dying, RunnerDead, TerminateAgent, Unstopped
+from agent_runtime.errors import (
+    Dying,
+    RestartIntensityExceeded,
+    RunnerDead,
+    TerminateAgent,
+    Unstopped,
+)
 from agent_runtime.interfaces import IWorker
 
-__all__ = ["Dying", "RunnerDead", "TerminateAgent", "Unstopped", "stop"]
+__all__ = [
+    "Dying",
+    "RestartIntensityExceeded",
+    "RunnerDead",
+    "TerminateAgent",
+    "Unstopped",
+    "stop",
+]
 
 __version__ = "0.1.0"
 

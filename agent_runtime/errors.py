@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "AgentRuntimeError",
     "Dying",
+    "RestartIntensityExceeded",
     "RunnerDead",
     "TerminateAgent",
     "Unstopped",
@@ -60,15 +61,49 @@ class Unstopped(AgentRuntimeError):
     """Workers that were still running when a runner gave up waiting for them.
 
     ``ids`` lists their worker ids. A runner raises it from ``wait()`` when its
-    grace period (``stop_timeout``) ran out and some workers ignored both the
-    request to stop and the outright kill that followed; they were abandoned.
+    grace period (``stop_timeout``; None when it had none and was aborted) ran
+    out and some workers ignored both the request to stop and the outright
+    kill that followed; they were abandoned.
     """
 
-    def __init__(self, ids: list[str], timeout: float) -> None:
+    def __init__(self, ids: list[str], timeout: float | None) -> None:
         self.ids = list(ids)
         self.timeout = timeout
         names = ", ".join(repr(i) for i in self.ids)
-        super().__init__(f"workers did not stop within {timeout:g} s: {names}")
+        if timeout is None:  # no grace period: the runner was aborted
+            super().__init__(f"workers did not stop when aborted: {names}")
+        else:
+            super().__init__(f"workers did not stop within {timeout:g} s: {names}")
 
     def __reduce__(self):  # keep it picklable despite the custom __init__
         return (type(self), (self.ids, self.timeout))
+
+
+class RestartIntensityExceeded(AgentRuntimeError):
+    """A worker failed more often than its restart policy allows (OTP's
+    restart intensity): restarting it once more would have made more than
+    ``max_restarts`` restarts within ``period`` seconds.
+
+    A Runner treats it as a fatal error of worker ``id``: every worker is
+    stopped and it competes for ``wait()`` through ``more_important`` like any
+    other fatal error. ``error`` (also its ``__cause__``) is the worker's last
+    error. Fix what makes the worker fail, or give it a policy with more room.
+    """
+
+    def __init__(
+        self, id: str, max_restarts: int, period: float, error: BaseException | None = None
+    ) -> None:
+        self.id = id
+        self.max_restarts = max_restarts
+        self.period = period
+        self.error = error
+        self.__cause__ = error
+        times = "restart" if max_restarts == 1 else "restarts"
+        last = f"; its last error: {error!r}" if error is not None else ""
+        super().__init__(
+            f"worker {id!r} failed too often: restarting it again would make more than "
+            f"{max_restarts} {times} within {period:g} s{last}"
+        )
+
+    def __reduce__(self):  # keep it picklable despite the custom __init__
+        return (type(self), (self.id, self.max_restarts, self.period, self.error))

@@ -25,6 +25,7 @@ __all__ = [
     "IRelationSettings",
     "IRelationUnitsWatcher",
     "IReporter",
+    "IRestartPolicy",
     "IRunner",
     "IRunnerObserver",
     "IStore",
@@ -75,17 +76,21 @@ class IRunner(IWorker):
     forgotten.
     """
 
-    def start_worker(id, start):
+    def start_worker(id, start, policy=None):
         """Start a worker under ``id`` by calling ``start()``, which returns an
         IWorker. Returns at once; the start happens on another greenlet.
 
-        A request for an id that is running or waiting to restart is ignored.
-        A request for an id that is stopping replaces its start function, which
-        runs as soon as the old instance has stopped.
+        ``policy`` (an ``IRestartPolicy``) says how ``id`` is restarted after
+        a non-fatal error; None means the runner's default policy.
 
-        Raises ``TypeError``/``ValueError`` for a bad id or a start that is not
-        callable (nothing is started), and ``RunnerDead`` once the runner has
-        stopped.
+        A request for an id that is running or waiting to restart is ignored
+        (its policy too). A request for an id that is stopping replaces its
+        start function and policy, which apply as soon as the old instance has
+        stopped, with a fresh count of failures.
+
+        Raises ``TypeError``/``ValueError`` for a bad id, a start that is not
+        callable or a policy that is not an ``IRestartPolicy`` (nothing is
+        started), and ``RunnerDead`` once the runner has stopped.
         """
 
     def stop_worker(id):
@@ -121,8 +126,50 @@ class IRunnerObserver(Interface):
     def restart_scheduled(runner, id, delay):
         """Worker ``id`` will be started again in ``delay`` seconds."""
 
+    def gave_up(runner, id, error):
+        """Worker ``id`` stopped with the non-fatal ``error`` and its restart
+        policy's ``should_restart(error)`` said no: it is forgotten, as if it
+        had finished, and the other workers go on."""
+
     def fatal(runner, id, error):
-        """Worker ``id`` stopped with a fatal error; the runner is stopping."""
+        """Worker ``id`` stopped with a fatal error (or, with a
+        ``RestartIntensityExceeded`` error, failed more often than its restart
+        policy allows); the runner is stopping."""
+
+
+class IRestartPolicy(Interface):
+    """How a Runner restarts one worker id after a non-fatal error.
+
+    The runner consults it on its loop greenlet, after ``is_fatal`` said the
+    error is not fatal: first ``should_restart(error)``, then the intensity
+    (``max_restarts`` within ``period``), then ``restart_delay`` for the wait.
+    All times are on the runner's ``IClock``. A method that raises is a bug
+    of the policy: it is logged and the worker's error is treated as fatal.
+    """
+
+    reset_after = Attribute(
+        """Seconds an instance must run before it fails for the failures
+        before it to be forgotten (the consecutive-failure count starts again
+        from 1); None: never forgotten."""
+    )
+    max_restarts = Attribute(
+        """The restart intensity: at most this many restarts (an int >= 0)
+        within ``period`` seconds; the failure that would need one more is
+        fatal (``RestartIntensityExceeded``). None: no limit."""
+    )
+    period = Attribute(
+        """Seconds of the intensity's window (a restart at time t counts while
+        now - t < period); None when ``max_restarts`` is None."""
+    )
+
+    def should_restart(error):
+        """Whether to restart after the non-fatal ``error``; False: the worker
+        is forgotten as if it had finished (observers get ``gave_up``)."""
+
+    def restart_delay(failures):
+        """Seconds to wait before the restart that follows ``failures``
+        consecutive failures (>= 1), or None for the runner's own restart
+        delay (``restart_delay``, else ``agent_runtime.worker.RESTART_DELAY``)."""
 
 
 class ITimer(Interface):

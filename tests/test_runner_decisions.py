@@ -8,6 +8,7 @@ import logging
 import gevent
 import pytest
 from gevent.event import Event
+from runner_support import Recorder
 
 import agent_runtime.worker
 from agent_runtime import stop
@@ -17,38 +18,6 @@ from agent_runtime.worker import Runner, RunnerObserver, SimpleWorker
 from starters import LONG_WAIT, all_fatal, no_importance, none_fatal
 
 pytestmark = pytest.mark.usefixtures("no_restart_delay")
-
-
-class Recorder(RunnerObserver):
-    """Records what the runner tells its observers, as tuples."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple] = []
-        self.changed = Event()
-
-    def _add(self, *event) -> None:
-        self.events.append(event)
-        self.changed.set()
-
-    def started(self, runner, id):
-        self._add("started", id)
-
-    def exited(self, runner, id, error):
-        self._add("exited", id, error)
-
-    def restart_scheduled(self, runner, id, delay):
-        self._add("restart_scheduled", id, delay)
-
-    def fatal(self, runner, id, error):
-        self._add("fatal", id, error)
-
-    def wait_for(self, event: tuple, timeout: float = LONG_WAIT) -> None:
-        with gevent.Timeout(timeout, False):
-            while event not in self.events:
-                self.changed.clear()
-                self.changed.wait()
-            return
-        raise AssertionError(f"no {event!r} within {timeout:g} s; saw {self.events!r}")
 
 
 # -- §6.6 extras --------------------------------------------------------------

@@ -16,7 +16,7 @@ from zope.interface.verify import verifyObject
 
 from agent_runtime import Unstopped
 from agent_runtime.interfaces import IWorker
-from agent_runtime.testing import ManualClock, check_alive, check_killed
+from agent_runtime.testing import ManualClock, check_alive, check_killed, wait_for
 from agent_runtime.worker import RunnerObserver, SimpleWorker
 from agent_runtime.worker.runner import ABORT_GRACE
 
@@ -211,3 +211,82 @@ def test_stopped_workers_do_not_arm_the_grace_period_timer(runners):
     runner.kill()
     assert check_killed(runner) is None
     assert clock.pending_timers() == 0
+
+
+def swallow_greenlet_exit(release: Event, swallowed: list, times: int | None = None):
+    """do_work that ignores its stop event and swallows the GreenletExit of
+    an abort (``times`` times; None: every time) until ``release`` is set."""
+
+    def work(stop_event: Event) -> None:
+        while not release.is_set():
+            try:
+                release.wait()
+            except gevent.GreenletExit:
+                swallowed.append(True)
+                if times is not None and len(swallowed) >= times:
+                    return  # cleaned up after the abort: a clean stop
+
+    return work
+
+
+def test_worker_that_swallows_one_greenlet_exit_then_stops_is_not_unstopped(runners):
+    clock = ManualClock()
+    runner = runners(stop_timeout=5, clock=clock)
+    release, swallowed = Event(), []
+    runner.start_worker(
+        "cleaner", lambda: SimpleWorker(swallow_greenlet_exit(release, swallowed, 1))
+    )
+    gevent.sleep(0)
+    runner.kill()
+    clock.wait_for_timers(1)
+    clock.advance(5)
+    assert check_killed(runner) is None
+    assert swallowed == [True]
+    release.set()
+
+
+def test_workers_that_swallow_greenlet_exit_are_reported_not_waited_for(runners):
+    clock = ManualClock()
+    polite_exited = ExitSeen("polite")
+    runner = runners(stop_timeout=2, clock=clock, observers=[polite_exited])
+    release, swallowed = Event(), []
+    for id in ("b-immortal", "a-immortal"):
+        runner.start_worker(id, lambda: SimpleWorker(swallow_greenlet_exit(release, swallowed)))
+    runner.start_worker("polite", lambda: SimpleWorker(lambda stop: stop.wait()))
+    gevent.sleep(0)
+    runner.kill()
+    clock.wait_for_timers(1)
+    assert polite_exited.seen.wait(LONG_WAIT)
+    report = runner.report()
+    assert report["state"] == "stopping"
+    assert {id: entry["state"] for id, entry in report["workers"].items()} == {
+        "a-immortal": "stopping",
+        "b-immortal": "stopping",
+    }
+    clock.advance(2)
+    clock.wait_for_timers(1)  # the abort's own grace
+    wait_for(lambda: len(swallowed) == 2, what="both workers to swallow their GreenletExit")
+    clock.advance(ABORT_GRACE)
+    waiters = [gevent.spawn(check_killed, runner) for _ in range(2)]
+    gevent.joinall(waiters, timeout=LONG_WAIT)
+    error = waiters[0].value
+    assert isinstance(error, Unstopped) and waiters[1].value is error
+    assert sorted(error.ids) == ["a-immortal", "b-immortal"]
+    assert error.timeout == 2
+    assert runner.report() == {"state": "stopped", "workers": {}}
+    release.set()
+
+
+def test_abort_without_a_grace_period_reports_the_unstopped(runners):
+    clock = ManualClock()
+    runner = runners(stop_timeout=None, clock=clock)
+    release, swallowed = Event(), []
+    runner.start_worker("immortal", lambda: SimpleWorker(swallow_greenlet_exit(release, swallowed)))
+    gevent.sleep(0)
+    runner.abort()
+    clock.wait_for_timers(1)
+    clock.advance(ABORT_GRACE)
+    error = check_killed(runner)
+    assert isinstance(error, Unstopped) and error.ids == ["immortal"] and error.timeout is None
+    assert str(error) == "workers did not stop when aborted: 'immortal'"
+    release.set()

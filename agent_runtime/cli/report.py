@@ -42,9 +42,16 @@ def render(report: dict[str, Any], name: str = "agent", indent: int = 0) -> list
     for worker_id, entry in workers.items():
         line = f"{pad}  {worker_id}: {entry['state']}, started {entry['starts']}x"
         if entry.get("failures"):
-            line += f", failed {entry['failures']}x, last error {entry['last-error']}"
+            line += f", failed {entry['failures']}x"
+            if entry.get("consecutive-failures"):
+                line += f" ({entry['consecutive-failures']} in a row)"
+            if entry.get("restarts"):
+                line += f", restarted {entry['restarts']}x"
+            line += f", last error {entry['last-error']}"
         if entry.get("started-at"):
             line += f", since {entry['started-at']}"
+        if entry.get("restart-in") is not None:
+            line += f", restart in {entry['restart-in']:.3g} s"
         lines.append(line)
         nested = entry.get("report")
         if isinstance(nested, dict):

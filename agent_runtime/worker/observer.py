@@ -27,5 +27,8 @@ class RunnerObserver:
     def restart_scheduled(self, runner: Runner, id: str, delay: float) -> None:
         pass
 
+    def gave_up(self, runner: Runner, id: str, error: BaseException) -> None:
+        pass
+
     def fatal(self, runner: Runner, id: str, error: BaseException) -> None:
         pass

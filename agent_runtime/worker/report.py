@@ -27,43 +27,67 @@ def _when(timestamp: float | None) -> str | None:
     )
 
 
-def _state(record: Any) -> str:
-    if record.timer is not None:
-        return "waiting to restart"
-    if record.stopping:
-        return "stopping"
-    if record.worker is None:
-        return "starting"
-    return "started"
+#: A report, and the entries whose workers may have reports of their own.
+Snapshot = tuple[dict[str, Any], list[tuple[dict[str, Any], Any]]]
 
 
-def report_of(runner: Runner, records: dict[str, Any]) -> dict[str, Any]:
-    """The runner's report, from its loop's table (``records``)."""
+def report_of(runner: Runner, records: dict[str, Any]) -> Snapshot:
+    """The runner's report, from its loop's table (``records``), and the
+    (entry, worker) pairs for ``with_worker_reports``.
+
+    Per worker id: ``state`` (starting, started, stopping, waiting to
+    restart), ``starts``, ``failures``, ``restarts`` (instances started again
+    after a failure), ``consecutive-failures`` (since the last instance that
+    ran its policy's ``reset_after``), ``last-error`` (its repr or None),
+    ``started-at`` (ISO 8601, UTC, while an instance runs) and
+    ``restart-in`` (seconds on the runner's clock until the restart is due,
+    while waiting to restart; None otherwise).
+    """
     state = "stopped" if runner._dead else "stopping" if runner._dying else "started"
+    now = runner._clock.now()
     workers = {}
+    running = []
     for id, record in sorted(records.items()):
-        workers[id] = {
-            "state": _state(record),
+        worker = record.worker
+        if record.timer is not None:
+            state_of = "waiting to restart"
+        elif record.stopping:
+            state_of = "stopping"
+        else:
+            state_of = "starting" if worker is None else "started"
+        started = None
+        if record.started_at is not None:
+            started = record.started_text
+            if started is None:  # formatted once per instance
+                started = record.started_text = _when(record.started_at)
+        error = record.last_error
+        consecutive = record.consecutive
+        entry = workers[id] = {
+            "state": state_of,
             "starts": record.starts,
             "failures": record.failures,
-            "last-error": None if record.last_error is None else repr(record.last_error),
-            "started-at": _when(record.started_at),
-            "_worker": record.worker,
+            "restarts": record.restarts,
+            "consecutive-failures": consecutive and record.consecutive_failures(now),
+            "last-error": None if error is None else repr(error),
+            "started-at": started,
+            "restart-in": None if record.timer is None else max(record.due - now, 0.0),
         }
+        if worker is not None:
+            running.append((entry, worker))
     report: dict[str, Any] = {"state": state, "workers": workers}
     if runner.name:
         report["name"] = runner.name
-    return report
+    return report, running
 
 
-def with_worker_reports(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """Replace each worker object of ``snapshot`` with the worker's own report,
-    when it has one."""
-    for entry in snapshot["workers"].values():
-        worker = entry.pop("_worker", None)
-        if worker is not None and IReporter.providedBy(worker):
+def with_worker_reports(snapshot: Snapshot) -> dict[str, Any]:
+    """The report of ``snapshot``, with the report of each worker that
+    provides ``IReporter`` in its entry (under "report")."""
+    report, running = snapshot
+    for entry, worker in running:
+        if IReporter.providedBy(worker):
             try:
                 entry["report"] = worker.report()
             except Exception as error:
                 entry["report"] = {"error": f"report failed: {error!r}"}
-    return snapshot
+    return report

@@ -10,6 +10,10 @@ decisions of DESIGN.md:
   not restarted. An error decides: ``is_fatal(error)`` false means restart after
   the restart delay; true means stop every worker and report the most important
   fatal error (by ``more_important``) from ``wait()``.
+* Each id has a restart policy (``policy.py``; the bookkeeping is in
+  ``record.py``): after a non-fatal error, ``should_restart`` may remove the
+  worker instead, too many restarts within a period are fatal
+  (``RestartIntensityExceeded``), and a backoff may set the delay.
 * A worker asked to stop before its start function returned is killed as soon
   as it is started. ``stop_worker`` during a restart delay cancels the restart.
 * ``start_worker`` for an id that is running or waiting to restart is ignored;
@@ -39,69 +43,28 @@ from zope.interface import implementer
 
 import agent_runtime.worker as _package
 from agent_runtime.clock import REAL_CLOCK
-from agent_runtime.errors import RunnerDead, TerminateAgent, Unstopped
+from agent_runtime.errors import RestartIntensityExceeded, RunnerDead, TerminateAgent
 from agent_runtime.interfaces import (
     IAbortableWorker,
     IClock,
     IReporter,
+    IRestartPolicy,
     IRunner,
     IRunnerObserver,
     IWorker,
 )
 from agent_runtime.worker.base import Outcome
-from agent_runtime.worker.instance import Abandon, Abort, run_instances
+from agent_runtime.worker.instance import run_instances
 from agent_runtime.worker.observer import RunnerObserver
+from agent_runtime.worker.policy import DEFAULT_POLICY
+from agent_runtime.worker.record import Record, Start
 from agent_runtime.worker.report import report_of, with_worker_reports
+from agent_runtime.worker.shutdown import ABORT_GRACE, Shutdown
 
-__all__ = ["ABORT_GRACE", "Runner", "RunnerObserver"]  # RunnerObserver: re-exported
+# RunnerObserver and ABORT_GRACE: re-exported
+__all__ = ["ABORT_GRACE", "Runner", "RunnerObserver"]
 
 log = logging.getLogger("agent_runtime.worker")
-
-#: Seconds an aborted worker gets to finish dying before it is abandoned.
-ABORT_GRACE = 1.0
-
-Start = Callable[[], IWorker]
-
-
-class _Record:
-    """What the loop knows of one worker id. Touched only by the loop greenlet."""
-
-    __slots__ = (
-        "failures",
-        "id",
-        "instance",
-        "last_error",
-        "resume",
-        "start",
-        "started_at",
-        "starts",
-        "stopping",
-        "timer",
-        "worker",
-    )
-
-    def __init__(self, id: str, start: Start) -> None:
-        self.id = id
-        #: The start function of the next instance; None: do not start again.
-        self.start: Start | None = start
-        #: The greenlet that runs start() and then waits for the worker; it
-        #: outlives one instance and runs the next one, if there is one.
-        self.instance: gevent.Greenlet | None = None
-        #: Set when that greenlet is parked between instances: the loop sends it
-        #: the next start function through it, or None to let it finish.
-        self.resume: AsyncResult | None = None
-        #: The worker start() returned, until it has stopped.
-        self.worker: IWorker | None = None
-        #: Asked to stop (by stop_worker or because the runner is dying).
-        self.stopping = False
-        #: The pending restart, while waiting out the restart delay.
-        self.timer = None
-        #: For report(): how often it started and failed, its last error, and
-        #: when (wall-clock time) the running instance started.
-        self.starts = 0
-        self.failures = 0
-        self.last_error: BaseException | None = None
-        self.started_at: float | None = None
 
 
 @implementer(IRunner, IAbortableWorker, IReporter)
@@ -113,8 +76,11 @@ class Runner:
     replace ``error1`` as the error ``wait()`` raises (the first fatal error is
     kept otherwise). ``restart_delay`` is in seconds; None reads
     ``agent_runtime.worker.RESTART_DELAY`` each time a restart is scheduled.
-    ``clock`` times restart delays and the grace period ``stop_timeout``
-    (seconds; None waits for ever). ``observers`` provide ``IRunnerObserver``.
+    ``policy`` (an ``IRestartPolicy``, e.g. a ``RestartPolicy``) is the
+    restart policy of the ids started without one; None keeps the plain rule
+    above. ``clock`` times restart delays, backoffs, restart intensities and
+    the grace period ``stop_timeout`` (seconds; None waits for ever).
+    ``observers`` provide ``IRunnerObserver``.
     """
 
     def __init__(
@@ -127,6 +93,7 @@ class Runner:
         stop_timeout: float | None = 10.0,
         observers: Iterable[IRunnerObserver] = (),
         name: str | None = None,
+        policy: IRestartPolicy | None = None,
     ) -> None:
         if not callable(is_fatal):
             raise TypeError(f"is_fatal must be callable, not {is_fatal!r}")
@@ -138,22 +105,21 @@ class Runner:
             raise ValueError(f"stop_timeout must be >= 0 seconds or None, not {stop_timeout!r}")
         if not IClock.providedBy(clock):
             raise TypeError(f"clock must provide IClock, not {clock!r}")
+        self._policy = _checked_policy(policy, "the runner's default policy")
         self._is_fatal = is_fatal
         self._more_important = more_important
         self._restart_delay = restart_delay
         self._clock = clock
-        self._stop_timeout = stop_timeout
         self._observers: tuple[IRunnerObserver, ...] = ()
         for observer in observers:
             self.add_observer(observer)
         self.name = name
 
         # Owned by the loop greenlet.
-        self._records: dict[str, _Record] = {}
+        self._records: dict[str, Record] = {}
         self._dying = False
         self._final_error: BaseException | None = None
-        self._unstopped: list[str] = []
-        self._shutdown_timer = None
+        self._shutdown = Shutdown(clock, stop_timeout, self._records, self._post)
 
         self._inbox: SimpleQueue = SimpleQueue()
         self._kill_requested = False
@@ -163,7 +129,10 @@ class Runner:
 
     # -- the public side: requests to the loop ---------------------------------
 
-    def start_worker(self, id: str, start: Start) -> None:
+    def start_worker(self, id: str, start: Start, policy: IRestartPolicy | None = None) -> None:
+        """Start a worker under ``id`` by calling ``start()`` (see
+        ``IRunner.start_worker``), restarted after errors as ``policy`` says
+        (None: the runner's default policy)."""
         if not isinstance(id, str):
             raise TypeError(f"a worker id must be a str, not {type(id).__name__}: {id!r}")
         if not id:
@@ -172,7 +141,11 @@ class Runner:
             raise RunnerDead()
         if not callable(start):
             raise TypeError(f"the start function of worker {id!r} must be callable, not {start!r}")
-        self._inbox.put((self._on_start, id, start))
+        if policy is None:
+            policy = self._policy
+        else:
+            policy = _checked_policy(policy, f"the policy of worker {id!r}")
+        self._inbox.put((self._on_start, id, start, policy))
 
     def stop_worker(self, id: str) -> None:
         if self._dead:
@@ -194,14 +167,16 @@ class Runner:
         without waiting for the grace period."""
         self.kill()
         if not self._dead:
-            self._inbox.put((self._on_grace_over,))
+            self._post(self._shutdown.grace_over)
 
     def report(self) -> dict[str, Any]:
         """What the runner is doing, for operators, as JSON-able data: its state
         and, per worker id, the worker's state (starting, started, stopping,
-        waiting to restart), how often it started and failed, its last error,
-        when it started, and its own report if it provides ``IReporter``
-        (nested runners report as trees)."""
+        waiting to restart), how often it started, failed and was restarted,
+        its consecutive failures, its last error, when it started, in how many
+        seconds its restart is due, and its own report if it provides
+        ``IReporter`` (nested runners report as trees). See
+        ``agent_runtime.worker.report``."""
         if self._dead:
             snapshot = report_of(self, {})
         elif getcurrent() is self._loop:  # an observer asking, on the loop itself
@@ -241,28 +216,21 @@ class Runner:
                     )
         finally:
             self._dead = True
-            if self._shutdown_timer is not None:
-                self._shutdown_timer.cancel()
-            if self._final_error is not None:
-                if self._unstopped:
-                    log.error("runner %r: %s", self, Unstopped(self._unstopped, self._stop_timeout))
-                self._outcome = Outcome(self._final_error)
-            elif self._unstopped:
-                self._outcome = Outcome(Unstopped(self._unstopped, self._stop_timeout))
+            self._outcome = self._shutdown.outcome(self, self._final_error)
 
     def _post(self, handler: Callable[..., None], *args: Any) -> None:
         self._inbox.put((handler, *args))
 
-    def _on_start(self, id: str, start: Start) -> None:
+    def _on_start(self, id: str, start: Start, policy: IRestartPolicy) -> None:
         if self._dying:
             log.info("ignoring start request for %r when dying", id)
             return
         record = self._records.get(id)
         if record is None:
-            record = self._records[id] = _Record(id, start)
+            record = self._records[id] = Record(id, start, policy)
             self._launch(record)
         elif record.stopping:
-            record.start = start  # runs as soon as the old instance has stopped
+            record.renew(start, policy)  # runs as soon as the old instance has stopped
         else:
             log.debug("ignoring start request for %r: it is already running", id)
 
@@ -279,12 +247,9 @@ class Runner:
         log.info("runner is dying")
         for record in list(self._records.values()):
             self._stop_record(record)
-        if self._records and self._stop_timeout is not None:
-            self._shutdown_timer = self._clock.call_later(
-                self._stop_timeout, self._post, self._on_grace_over
-            )
+        self._shutdown.begin()
 
-    def _stop_record(self, record: _Record) -> None:
+    def _stop_record(self, record: Record) -> None:
         record.start = None
         if record.timer is not None:  # waiting out a restart delay: cancel it
             record.timer.cancel()
@@ -297,14 +262,14 @@ class Runner:
         if record.worker is not None:
             self._kill_worker(record)
 
-    def _kill_worker(self, record: _Record) -> None:
+    def _kill_worker(self, record: Record) -> None:
         log.debug("killing %r", record.id)
         try:
             record.worker.kill()
         except Exception:
             log.exception("killing worker %r raised", record.id)
 
-    def _launch(self, record: _Record) -> None:
+    def _launch(self, record: Record) -> None:
         start = record.start
         if record.resume is not None:  # reuse the parked greenlet of the last instance
             record.resume.set(start)
@@ -312,41 +277,35 @@ class Runner:
         else:
             record.instance = gevent.spawn(run_instances, self, record, start)
 
-    def _forget(self, record: _Record) -> None:
+    def _forget(self, record: Record) -> None:
         del self._records[record.id]
         if record.resume is not None:
             record.resume.set(None)
             record.resume = None
 
-    def _on_started(self, record: _Record, worker: IWorker) -> None:
+    def _on_started(self, record: Record, worker: IWorker) -> None:
         record.worker = worker
         record.starts += 1
         record.started_at = time.time()
+        record.started_text = None
+        record.running_since = self._clock.now()
         self._notify("started", record.id)
         if record.stopping:
             self._kill_worker(record)
 
-    def _on_done(self, record: _Record, error: BaseException | None, resume: AsyncResult) -> None:
+    def _on_done(self, record: Record, error: BaseException | None, resume: AsyncResult) -> None:
         if self._records.get(record.id) is not record:
             resume.set(None)  # abandoned after the grace period
             return
         record.worker = None
-        record.started_at = None
         record.resume = resume
         if error is not None:
-            record.failures += 1
-            record.last_error = error
+            record.failed(error, self._clock.now())
+        record.started_at = record.running_since = None
         self._notify("exited", record.id, error)
         if error is not None:
             if self._classify_fatal(record.id, error):
-                if isinstance(error, TerminateAgent):  # how an agent ends when its work is done
-                    log.info("%r: %s", record.id, error)
-                else:
-                    log.error("fatal %r: %s", record.id, error)
-                self._keep_final_error(error)
-                self._forget(record)
-                self._notify("fatal", record.id, error)
-                self._on_kill()
+                self._fatal(record, error)
                 return
             log.error("exited %r: %s", record.id, error)
         elif not record.stopping:
@@ -359,45 +318,57 @@ class Runner:
             record.stopping = False
             self._launch(record)
         else:
-            self._schedule_restart(record)
+            self._restart(record, error)
 
-    def _schedule_restart(self, record: _Record) -> None:
-        delay = self._restart_delay
+    def _restart(self, record: Record, error: BaseException) -> None:
+        """Restart after the non-fatal ``error``, as the record's policy says."""
+        now = self._clock.now()
+        default_delay = self._restart_delay
+        if default_delay is None:
+            default_delay = _package.RESTART_DELAY
+        try:
+            delay = record.plan_restart(error, now, default_delay)
+        except RestartIntensityExceeded as exceeded:
+            self._fatal(record, exceeded)
+            return
+        except Exception:
+            log.exception(
+                "the restart policy %r raised on the error of %r; treating that error as fatal",
+                record.policy,
+                record.id,
+            )
+            self._fatal(record, error)
+            return
         if delay is None:
-            delay = _package.RESTART_DELAY
+            log.info("not restarting %r: its policy gives up on %r", record.id, error)
+            self._forget(record)
+            self._notify("gave_up", record.id, error)
+            return
         self._notify("restart_scheduled", record.id, delay)
         if delay > 0:
             log.info("restarting %r in %gs", record.id, delay)
+            record.due = now + delay
             record.timer = self._clock.call_later(delay, self._post, self._on_delay_over, record)
         else:
+            record.restarts += 1
             self._launch(record)
 
-    def _on_delay_over(self, record: _Record) -> None:
+    def _fatal(self, record: Record, error: BaseException) -> None:
+        if isinstance(error, TerminateAgent):  # how an agent ends when its work is done
+            log.info("%r: %s", record.id, error)
+        else:
+            log.error("fatal %r: %s", record.id, error)
+        self._keep_final_error(error)
+        self._forget(record)
+        self._notify("fatal", record.id, error)
+        self._on_kill()
+
+    def _on_delay_over(self, record: Record) -> None:
         if self._records.get(record.id) is not record or record.timer is None:
             return  # stopped while the timer's message was on its way
         record.timer = None
+        record.restarts += 1
         self._launch(record)
-
-    def _on_grace_over(self) -> None:
-        """The grace period is over: kill what is left outright, then give it
-        ``ABORT_GRACE`` seconds before abandoning it."""
-        if self._shutdown_timer is not None:
-            self._shutdown_timer.cancel()
-        self._shutdown_timer = None
-        if not self._records:
-            return
-        for record in self._records.values():
-            log.error("worker %r did not stop in time: killing it outright", record.id)
-            record.instance.kill(Abort, block=False)
-        self._shutdown_timer = self._clock.call_later(ABORT_GRACE, self._post, self._on_abandon)
-
-    def _on_abandon(self) -> None:
-        self._shutdown_timer = None
-        for record in self._records.values():
-            log.error("abandoning worker %r: it would not stop", record.id)
-            self._unstopped.append(record.id)
-            record.instance.kill(Abandon, block=False)
-        self._records.clear()
 
     # -- callbacks that must never wedge the loop --------------------------------
 
@@ -428,3 +399,13 @@ class Runner:
                 getattr(observer, event)(self, *args)
             except Exception:
                 log.exception("runner observer %r failed on %s%r", observer, event, args)
+
+
+def _checked_policy(policy: IRestartPolicy | None, what: str) -> IRestartPolicy:
+    if policy is None:
+        return DEFAULT_POLICY
+    if not IRestartPolicy.providedBy(policy):
+        raise TypeError(
+            f"{what} must provide IRestartPolicy (e.g. a RestartPolicy), not {policy!r}"
+        )
+    return policy
