@@ -22,7 +22,8 @@ from agent_runtime.worker import Runner
 from starters import Starter, no_importance, none_fatal
 from zookeeper_support import state_url_zookeeper, zookeeper_hosts  # noqa: F401 - fixtures
 
-pytest_plugins = ["agent_runtime.testing.pytest_plugin"]
+# dependency_support: the clock and engines fixtures of the dependency engine tests.
+pytest_plugins = ["agent_runtime.testing.pytest_plugin", "dependency_support"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
