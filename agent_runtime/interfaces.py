@@ -13,12 +13,15 @@ from zope.interface import Attribute, Interface
 __all__ = [
     "IAbortableWorker",
     "IClock",
+    "IContext",
     "IContextRelation",
+    "IEngine",
     "IEnviron",
     "IEnvironConfigGetter",
     "IEnvironProvider",
     "IHookContext",
     "IHookQueue",
+    "IManifold",
     "INotifyWatchHandler",
     "INotifyWatcher",
     "IPresenceStore",
@@ -170,6 +173,87 @@ class IRestartPolicy(Interface):
         """Seconds to wait before the restart that follows ``failures``
         consecutive failures (>= 1), or None for the runner's own restart
         delay (``restart_delay``, else ``agent_runtime.worker.RESTART_DELAY``)."""
+
+
+# -- the dependency engine (agent_runtime.worker.dependency) -------------------------
+
+
+class IManifold(Interface):
+    """How a dependency engine runs one worker: what it needs, how to start
+    it, and what it offers the manifolds that need it (juju's
+    ``dependency.Manifold``)."""
+
+    inputs = Attribute(
+        "A tuple of the names (str) of the manifolds this one may use; the "
+        "engine bounces this manifold's worker whenever one of them starts or "
+        "stops. Names not installed yet are allowed."
+    )
+    start = Attribute(
+        "``start(context) -> IWorker``: start the worker, reading inputs through "
+        "``context`` (an ``IContext``) and only while it runs. Raising "
+        "``Missing`` (what ``context.get`` raises) leaves the manifold stopped "
+        "until an input changes; any other exception is the worker's error."
+    )
+    output = Attribute(
+        "None, or ``output(worker, kind) -> resource``: give a dependent the "
+        "resource of ``kind`` (a class or a zope interface) that the running "
+        "``worker`` offers; raise ``Missing`` when it offers none of that kind."
+    )
+    filter = Attribute(
+        "None, or ``filter(error) -> error | None``: translate the error of the "
+        "worker or of ``start`` (e.g. into ``Bounce`` or ``Uninstall``) before the "
+        "engine reacts to it; None means a clean stop. Never called for a clean stop."
+    )
+
+
+class IContext(Interface):
+    """What a manifold's start function sees of its inputs (juju's
+    ``dependency.Context``/``Getter``).
+
+    It is a snapshot taken when the start began: an input that starts or
+    stops later does not change what it returns (the engine bounces the
+    worker instead). It is valid only until the start function returns.
+    """
+
+    name = Attribute("The name of the manifold being started (str).")
+    abort = Attribute(
+        "A gevent Event set when the engine no longer wants the worker being "
+        "started (an input changed, or the engine is stopping). A start "
+        "function that blocks may wait on it and give up; whatever it then "
+        "returns or raises is discarded."
+    )
+
+    def get(name, kind=None):
+        """Return the resource of ``kind`` offered by input ``name``.
+
+        With ``kind`` None, only check that the input is running and return
+        None. Raise ``Missing`` when ``name`` is not among the manifold's
+        inputs, is not running, offers no output, or its output has nothing of
+        ``kind``; ``TypeError`` when the output returned something that is not
+        of ``kind``; ``ExpiredContext`` once the start function has returned.
+        """
+
+
+class IEngine(IWorker):
+    """A dependency engine: runs one worker per installed manifold, starting
+    each when it is installed, restarting it by the rules of its stop, and
+    bouncing the workers that need it whenever it starts or stops (juju's
+    ``dependency.Engine``).
+
+    ``kill()`` stops every worker; ``wait()`` then returns None, or raises the
+    worst fatal error (chosen by the engine's ``worst_error``, passed through
+    its ``filter``), or an error of the engine itself.
+    """
+
+    def install(name, manifold):
+        """Install ``manifold`` (an ``IManifold``) under ``name`` and start its
+        worker at once. Block until the engine has accepted or refused it.
+
+        Raise ``ValueError`` when ``name`` is installed already,
+        ``DependencyCycle`` (a ``ValueError`` naming the cycle) when its inputs
+        would make the graph cyclic, ``TypeError``/``ValueError`` for a bad
+        name or manifold, and ``ShuttingDown`` once the engine is stopping.
+        """
 
 
 class ITimer(Interface):

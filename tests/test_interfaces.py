@@ -54,6 +54,9 @@ from agent_runtime.worker import (
     StringsWorker,
 )
 from agent_runtime.worker.base import Outcome
+from agent_runtime.worker.dependency import Context as DependencyContext
+from agent_runtime.worker.dependency import Engine, Manifold
+from agent_runtime.worker.dependency.testing import StubContext
 
 
 @implementer(interfaces.INotifyWatchHandler)
@@ -273,6 +276,10 @@ FACTORIES = {
     jujuc_testing.FakeHookContext: lambda: (jujuc_testing.FakeHookContext(), None),
     jujuc_testing.FakeContextRelation: lambda: (jujuc_testing.FakeContextRelation(0, "db"), None),
     jujuc_testing.FakeRelationSettings: lambda: (jujuc_testing.FakeRelationSettings(), None),
+    Engine: lambda: _stopping(Engine(lambda error: False, lambda error, worst: worst)),
+    Manifold: lambda: (Manifold(["x"], lambda context: None), None),
+    DependencyContext: lambda: (DependencyContext("x", {}), None),
+    StubContext: lambda: (StubContext(), None),
 }
 
 
