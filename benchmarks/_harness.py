@@ -8,6 +8,9 @@ the order of the variants rotates from one repetition to the next so neither
 always runs first. A variant times only the work (its set-up and tear-down are
 outside the stopwatch) and returns the elapsed seconds.
 
+A benchmark may measure memory instead (``unit="bytes"``): its variants then
+return bytes, not seconds, and everything else is the same.
+
 What is reported: for each variant the median and the min..max over the
 repetitions; for each ratio the ratio of the medians (the figure the target is
 about) and, beside it, the min..max of the per-repetition ratios (each the two
@@ -32,13 +35,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "UNITS",
     "Benchmark",
     "Config",
     "Ratio",
     "Target",
     "Variant",
     "fixed",
+    "format_summary",
+    "format_table",
     "machine_info",
+    "measure",
     "run_cli",
     "stopwatch",
 ]
@@ -99,10 +106,15 @@ class Ratio:
 class Benchmark:
     """A figure: variants measured side by side, and the ratios to print.
 
-    ``unit`` is ``"time"`` (seconds, lower is better) or ``"rate"`` (``ops``
-    divided by the seconds, higher is better). With ``per_op`` a time is shown
-    per operation (seconds / ``ops``). ``session`` is a context manager factory
-    yielding the variants: set-up shared by all repetitions goes there.
+    ``unit`` is ``"time"`` (seconds, lower is better), ``"rate"`` (``ops``
+    divided by the seconds, higher is better) or ``"bytes"`` (the variants
+    return bytes instead of seconds; lower is better). With ``per_op`` a time
+    or a size is shown per operation (divided by ``ops``). ``session`` is a
+    context manager factory yielding the variants: set-up shared by all
+    repetitions goes there. ``repeat`` and ``warmup``, when set, cap the
+    repetitions and warm-up runs the command line asks for (for a figure whose
+    one run takes long, or gains nothing from a warm-up); ``group`` names the
+    module it comes from in the table (``run_cli`` fills it in).
     """
 
     name: str
@@ -114,16 +126,33 @@ class Benchmark:
     ratios: Sequence[Ratio]
     per_op: bool = False
     notes: Sequence[str] = ()
+    repeat: int | None = None
+    warmup: int | None = None
+    group: str = ""
 
     def __post_init__(self) -> None:
-        if self.unit not in ("time", "rate"):
-            raise ValueError(f"unit is 'time' or 'rate', not {self.unit!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit is one of {', '.join(UNITS)}, not {self.unit!r}")
+        if self.repeat is not None and self.repeat < 1:
+            raise ValueError(f"{self.name}: repeat must be >= 1, not {self.repeat}")
+        if self.warmup is not None and self.warmup < 0:
+            raise ValueError(f"{self.name}: warmup must be >= 0, not {self.warmup}")
 
     def value(self, seconds: float) -> float:
-        """The figure shown for a run that took ``seconds``."""
+        """The figure shown for a run that took ``seconds`` (or measured that
+        many bytes, for ``unit="bytes"``)."""
         if self.unit == "rate":
             return self.ops / seconds if seconds > 0 else float("inf")
         return seconds / self.ops if self.per_op else seconds
+
+    def repetitions(self, config: Config) -> tuple[int, int]:
+        """(repetitions, warm-up runs) for this benchmark under ``config``."""
+        repeat = config.repeat if self.repeat is None else min(config.repeat, self.repeat)
+        warmup = config.warmup if self.warmup is None else min(config.warmup, self.warmup)
+        return repeat, warmup
+
+
+UNITS = ("time", "rate", "bytes")
 
 
 def fixed(*variants: Variant) -> Callable[[], AbstractContextManager[Sequence[Variant]]]:
@@ -200,17 +229,21 @@ class BenchmarkResult:
     variants: list[VariantResult]
     ratios: list[RatioResult] = field(default_factory=list)
     wall_seconds: float = 0.0
+    warmup: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         b = self.benchmark
         return {
             "name": b.name,
+            "group": b.group,
             "title": b.title,
             "unit": _unit_name(b),
             "ops": b.ops,
             "variants": [v.as_dict() for v in self.variants],
             "ratios": [r.as_dict() for r in self.ratios],
             "notes": list(b.notes),
+            "repeat": len(self.variants[0].values) if self.variants else 0,
+            "warmup": self.warmup,
             "wall_seconds": self.wall_seconds,
         }
 
@@ -218,20 +251,22 @@ class BenchmarkResult:
 def measure(
     benchmark: Benchmark, config: Config, progress: Callable[[str], None]
 ) -> BenchmarkResult:
-    """Run the benchmark's variants ``config.repeat`` times, interleaved."""
+    """Run the benchmark's variants ``config.repeat`` times (or the benchmark's
+    own cap), interleaved."""
     began = time.perf_counter()
+    repeat, warmup = benchmark.repetitions(config)
     with benchmark.session() as variants:
         variants = list(variants)
         keys = [v.key for v in variants]
         if len(set(keys)) != len(keys):
             raise ValueError(f"{benchmark.name}: variant keys repeat: {keys}")
-        for _ in range(config.warmup):
+        for _ in range(warmup):
             for variant in variants:
                 gc.collect()
                 variant.run()
         seconds: dict[str, list[float]] = {v.key: [] for v in variants}
-        for repetition in range(config.repeat):
-            progress(f"{benchmark.name}: repetition {repetition + 1}/{config.repeat}")
+        for repetition in range(repeat):
+            progress(f"{benchmark.name}: repetition {repetition + 1}/{repeat}")
             shift = repetition % len(variants)
             for variant in variants[shift:] + variants[:shift]:
                 gc.collect()  # garbage of the previous run is not this one's cost
@@ -241,7 +276,9 @@ def measure(
         for v in variants
     ]
     by_key = {r.key: r for r in results}
-    result = BenchmarkResult(benchmark, results, wall_seconds=time.perf_counter() - began)
+    result = BenchmarkResult(
+        benchmark, results, wall_seconds=time.perf_counter() - began, warmup=warmup
+    )
     for spec in benchmark.ratios:
         num, den = by_key[spec.numerator], by_key[spec.denominator]
         paired = [n / d for n, d in zip(num.values, den.values, strict=True)]
@@ -275,33 +312,60 @@ def _format_seconds(seconds: float) -> str:
     return f"{_three_digits(seconds / 1e-9)} ns"
 
 
+def _format_bytes(size: float) -> str:
+    for scale, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(size) >= scale:
+            return f"{_three_digits(size / scale)} {unit}"
+    return f"{size:.0f} B"
+
+
 def _format_value(benchmark: Benchmark, value: float) -> str:
     if benchmark.unit == "rate":
         return f"{value:,.0f}/s"
+    if benchmark.unit == "bytes":
+        return _format_bytes(value)
     return _format_seconds(value)
 
 
 def _unit_name(benchmark: Benchmark) -> str:
     if benchmark.unit == "rate":
         return f"{benchmark.op_name}s per second"
+    if benchmark.unit == "bytes":
+        return f"bytes per {benchmark.op_name}" if benchmark.per_op else "bytes"
     return f"seconds per {benchmark.op_name}" if benchmark.per_op else "seconds"
 
 
 def _unit_caption(benchmark: Benchmark) -> str:
     if benchmark.unit == "rate":
         return f"{benchmark.op_name}s per second, higher is better"
+    if benchmark.unit == "bytes":
+        per = f" per {benchmark.op_name}" if benchmark.per_op else ""
+        return f"memory{per}, lower is better"
     if benchmark.per_op:
         return f"time per {benchmark.op_name}, lower is better"
     return "time for all, lower is better"
+
+
+def _own_repetitions(result: BenchmarkResult) -> str:
+    """``"; 3 repetitions, no warm-up"`` for a benchmark that caps them, else ``""``."""
+    b = result.benchmark
+    if b.repeat is None and b.warmup is None:
+        return ""
+    runs = len(result.variants[0].values) if result.variants else 0
+    warmup = f"+{result.warmup} warm-up" if result.warmup else "no warm-up"
+    return f"; {runs} repetition{'s' if runs != 1 else ''}, {warmup}"
 
 
 def format_table(results: Sequence[BenchmarkResult]) -> str:
     """One aligned table of every result (plain ASCII)."""
     header = ("measurement", "median", "min..max", "target", "verdict")
     rows: list[tuple[str, ...] | str] = []
+    titles: dict[str, str] = {}  # a figure's heading -> its group
     for result in results:
         b = result.benchmark
-        rows.append(f"{b.title}  ({_unit_caption(b)})")
+        heading = f"{b.title}  ({_unit_caption(b)}{_own_repetitions(result)})"
+        titles[heading] = b.group
+        rows.append(heading)
         for v in result.variants:
             low, high = min(v.values), max(v.values)
             rows.append(
@@ -335,14 +399,46 @@ def format_table(results: Sequence[BenchmarkResult]) -> str:
         return "  ".join([first, *rest]).rstrip()
 
     out = [line(header), "-" * len(line(header))]
+    group = ""
     for index, row in enumerate(rows):
         if isinstance(row, str):
             if index and not row.startswith("  "):
                 out.append("")
+            if not row.startswith("  ") and titles.get(row, "") != group:
+                group = titles[row]
+                out.extend([f"== {group} ==", ""])
             out.append(row)
         else:
             out.append(line(row))
     return "\n".join(out)
+
+
+def format_summary(results: Sequence[BenchmarkResult]) -> str:
+    """Every ratio of every result, one line each: ours beside its baseline."""
+    header = ("figure: ours / baseline", "ours", "baseline", "ratio", "min..max", "target")
+    rows = []
+    for result in results:
+        b = result.benchmark
+        by_key = {v.key: v for v in result.variants}
+        for r in result.ratios:
+            verdict = "" if r.met is None else " met" if r.met else " MISSED"
+            rows.append(
+                (
+                    f"{b.name}: {r.numerator} / {r.denominator}",
+                    _format_value(b, by_key[r.numerator].median),
+                    _format_value(b, by_key[r.denominator].median),
+                    f"{r.ratio:.2f}x",
+                    f"{min(r.paired):.2f}x .. {max(r.paired):.2f}x",
+                    f"{r.target}{verdict}" if r.target else "",
+                )
+            )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, 5)]
+        return "  ".join([*cells, row[5]]).rstrip()
+
+    return "\n".join([line(header), "-" * len(line(header)), *map(line, rows)])
 
 
 def machine_info() -> dict[str, Any]:
@@ -417,6 +513,14 @@ def _parser(prog: str | None, description: str | None) -> argparse.ArgumentParse
     return parser
 
 
+def _module_name(collect: Collector) -> str:
+    """The name of the module that defines ``collect``, also when it runs as
+    ``__main__`` (``python -m benchmarks.runner``)."""
+    name = getattr(collect, "__module__", None) or ""
+    spec = getattr(sys.modules.get(name), "__spec__", None)
+    return getattr(spec, "name", None) or name
+
+
 def run_cli(
     collectors: Sequence[Collector],
     argv: Sequence[str] | None = None,
@@ -432,14 +536,18 @@ def run_cli(
         print("--repeat must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
     config = Config(quick=args.quick, repeat=repeat, warmup=args.warmup)
-    benchmarks = [b for collect in collectors for b in collect(config)]
+    benchmarks = []
+    for collect in collectors:
+        for b in collect(config):
+            b.group = b.group or _module_name(collect)
+            benchmarks.append(b)
     if args.select:
         benchmarks = [
             b for b in benchmarks if any(t in b.name or t in b.title for t in args.select)
         ]
     if args.list:
         for b in benchmarks:
-            print(f"{b.name:16} {b.title}")
+            print(f"{b.name:16} {b.title}  [{b.group}]")
         return 0
     if not benchmarks:
         print("no benchmark selected", file=sys.stderr)
@@ -459,6 +567,11 @@ def run_cli(
     print()
     print(format_table(results))
     print()
+    if any(r.ratios for r in results):
+        print("Summary: every ratio, ours beside its baseline measured in the same run")
+        print()
+        print(format_summary(results))
+        print()
     print(f"(total {wall:.1f} s; ratios are medians over medians; the min..max of a ratio row")
     print(" is over the per-repetition ratios; verdicts are printed, never asserted)")
     if args.json:
