@@ -69,15 +69,23 @@ def check_files(path: str, state: State) -> None:
 # gevent.subprocess forks; Python 3.12+ warns about fork() in a process with
 # threads (pytest-timeout's). The child execs at once, so the warning is moot.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_sigkill_during_writes_never_tears_a_file(tmp_path):
+@pytest.mark.parametrize(
+    "rounds, most",  # kills, and the most writes before one
+    [
+        pytest.param(ROUNDS, 1500, id="5-kills"),
+        pytest.param(100, 200, marks=pytest.mark.long, id="100-kills"),
+    ],
+)
+def test_sigkill_during_writes_never_tears_a_file(tmp_path, rounds, most):
     seed = random.randrange(2**32)
+    print(f"seed {seed}")
     rng = random.Random(seed)
     root = str(tmp_path)
     path = os.path.join(root, str(child.RELATION))
     total = 0
-    for round in range(1, ROUNDS + 1):
+    for round in range(1, rounds + 1):
         start = read_state_dir(root, child.RELATION).state()
-        kill_after = rng.randrange(1, 1500)
+        kill_after = rng.randrange(1, most)
         process = subprocess.Popen(
             [sys.executable, CHILD, root, str(round), str(WRITES)],
             stdout=subprocess.PIPE,
@@ -111,4 +119,4 @@ def test_sigkill_during_writes_never_tears_a_file(tmp_path):
         )
         check_files(path, after)
         total += done + 1
-    assert total >= ROUNDS, "the writers wrote almost nothing"
+    assert total >= rounds, "the writers wrote almost nothing"
