@@ -238,7 +238,7 @@ def test_a_short_outage_is_ridden_out_without_an_error(zookeeper, open_state, ru
     wait_for(lambda: store._suspended, what="the store to see the connection drop")
     zookeeper.start()
     wait_for(
-        lambda: not store._suspended and "/environ" in store._data_armed,
+        lambda: not store._suspended and "/environ" in store._data.armed,
         timeout=EXPIRY_WAIT,
         what="the store to reconnect and watch /environ again",
     )

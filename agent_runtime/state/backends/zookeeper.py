@@ -7,10 +7,15 @@ is cooperative.
 * Nodes are the store's nodes under the chroot, as JSON; a node's version is
   the znode's version. A commit is one ZooKeeper transaction (multi-op), so
   no reader ever sees half of it.
-* Watches: ZooKeeper's one-shot data watch (``exists``) and child watch
-  (``get_children``) of each watched path. When one fires, it is armed again
-  first, then the store's subscribers of that path are told (the consumer
-  re-reads after the re-arm, so no change falls in between).
+* Watches: ZooKeeper's one-shot data watch (``get``, or ``exists`` while the
+  node is missing) and child watch (``get_children``) of each watched path.
+  When one fires, it is armed again first, then the store's subscribers of
+  that path are told (the consumer re-reads after the re-arm, so no change
+  falls in between).
+* A watched path is cached: the read that arms its watch is kept, and
+  ``get``/``children`` answer from it until the watch fires, the store
+  commits to that path, or the connection drops. So the consumer's re-read
+  after an event costs no second round trip (see ``_WatchCache``).
 * Sessions: when the connection drops (SUSPENDED) kazoo drops every watch; on
   reconnection (CONNECTED) the store arms them again and tells every
   subscriber to re-read, so no change made meanwhile is lost. When the
@@ -106,6 +111,42 @@ def open_store(url: str) -> ZooKeeperStore:
     return ZooKeeperStore(hosts, chroot, timeout=timeout)
 
 
+class _WatchCache:
+    """What one kind of watch (data or children) holds for each watched path:
+    whether the watch is armed, and the value read while it was.
+
+    A value is cached only if no event for its path came between the read
+    and the store (``generation`` counts the events), and the watch was armed
+    when the read began; any later change fires that watch, which drops the
+    value. Touched only on the hub's greenlets, never across a blocking call
+    between checking and storing.
+    """
+
+    __slots__ = ("armed", "generation", "values")
+
+    def __init__(self) -> None:
+        self.armed: set[str] = set()
+        self.generation: dict[str, int] = {}
+        self.values: dict[str, Any] = {}
+
+    def invalidate(self, path: str) -> None:
+        self.generation[path] = self.generation.get(path, 0) + 1
+        self.values.pop(path, None)
+
+    def fired(self, path: str) -> None:
+        self.armed.discard(path)
+        self.invalidate(path)
+
+    def clear(self) -> None:
+        self.armed.clear()
+        self.values.clear()
+        self.generation = {path: n + 1 for path, n in self.generation.items()}
+
+    def store(self, path: str, generation: int, value: Any) -> None:
+        if path in self.armed and self.generation.get(path, 0) == generation:
+            self.values[path] = value
+
+
 def _storage_error(error: Exception, what: str) -> StorageError:
     return StorageError(f"ZooKeeper: {what}: {type(error).__name__} {error}".rstrip())
 
@@ -119,8 +160,8 @@ class ZooKeeperStore:
         self.root = chroot
         self._timeout = timeout
         self._subscriptions = Subscriptions(on_paths_added=self._arm_paths)
-        self._data_armed: set[str] = set()
-        self._children_armed: set[str] = set()
+        self._data = _WatchCache()
+        self._children = _WatchCache()
         self._lost = Event()  # set while the session is lost, for Presence holders
         self._suspended = False
         self._closed = False
@@ -162,22 +203,40 @@ class ZooKeeperStore:
 
     def get(self, path: str) -> Node | None:
         self._check_open()
+        cache = self._data
+        if path in cache.values:
+            return cache.values[path]
+        znode = self._z(path)
+        armed, generation = path in cache.armed, cache.generation.get(path, 0)
         try:
-            data, stat = self._client.get(self._z(path))
+            node = self._node(*self._client.get(znode))
         except NoNodeError:
-            return None
+            node = None
         except KazooException as error:
             raise _storage_error(error, f"cannot read {path}") from None
-        return Node(json.loads(data) if data else None, stat.version)
+        if armed:
+            cache.store(path, generation, node)
+        return node
 
     def children(self, path: str) -> list[str]:
         self._check_open()
+        cache = self._children
+        if path in cache.values:
+            return list(cache.values[path])
+        armed, generation = path in cache.armed, cache.generation.get(path, 0)
         try:
-            return sorted(self._client.get_children(self._z(path)))
+            names = sorted(self._client.get_children(self._z(path)))
         except NoNodeError:
             return []
         except KazooException as error:
             raise _storage_error(error, f"cannot list {path}") from None
+        if armed:
+            cache.store(path, generation, names)
+        return list(names)
+
+    @staticmethod
+    def _node(data: bytes, stat: Any) -> Node:
+        return Node(json.loads(data) if data else None, stat.version)
 
     def commit(self, ops: Sequence[Op]) -> None:
         self._check_open()
@@ -206,10 +265,24 @@ class ZooKeeperStore:
         try:
             results = transaction.commit()
         except KazooException as error:
+            self._invalidate(ops)  # it may have been applied: the reply is what was lost
             raise _storage_error(error, "commit failed") from None
+        self._invalidate(ops)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise self._conflict(ops, results)
+
+    def _invalidate(self, ops: list[Op]) -> None:
+        """Drop what the cache holds of the nodes ``ops`` wrote (their watches
+        fire too, but later: a read right after this commit must see it)."""
+        for op in ops:
+            if isinstance(op, Check):
+                continue
+            self._data.invalidate(op.path)
+            if isinstance(op, (Create, Delete)):
+                parent = op.path.rpartition("/")[0] or "/"
+                self._children.invalidate(parent)
+                self._children.invalidate(op.path)
 
     @staticmethod
     def _conflict(ops: list[Op], results: list[Any]) -> Conflict:
@@ -254,29 +327,57 @@ class ZooKeeperStore:
             self._arm(path)
 
     def _arm(self, path: str) -> None:
+        """Arm the data and child watches of ``path`` that are not armed, and
+        cache what arming them read."""
         if self._closed or self._suspended:
             return  # armed again at reconnection
         znode = self._z(path)
+        data, children = self._data, self._children
         try:
-            if path not in self._data_armed:
-                self._data_armed.add(path)
-                exists = self._client.exists(znode, watch=self._fired_for(path, "data"))
-            else:
-                exists = self._client.exists(znode)
-            if exists is not None and path not in self._children_armed:
-                self._children_armed.add(path)
+            node: Node | None = data.values.get(path)
+            if path not in data.armed:
+                data.armed.add(path)
+                generation = data.generation.get(path, 0)
+                node = self._read_and_watch(znode, self._fired_for(path, data))
+                data.store(path, generation, node)
+            elif path not in data.values:
+                node = self.get(path)
+            if path not in children.armed and node is not None:
+                children.armed.add(path)
+                generation = children.generation.get(path, 0)
                 try:
-                    self._client.get_children(znode, watch=self._fired_for(path, "children"))
+                    names = self._client.get_children(znode, watch=self._fired_for(path, children))
                 except NoNodeError:
-                    self._children_armed.discard(path)  # gone meanwhile: the data watch tells
+                    children.armed.discard(path)  # gone meanwhile: the data watch tells
+                else:
+                    children.store(path, generation, sorted(names))
+        except StateClosed:
+            return  # closed meanwhile: every subscription has failed with it
         except KazooException as error:
             log.warning("ZooKeeper: cannot watch %s: %s", path, error)
-            self._data_armed.discard(path)
-            self._children_armed.discard(path)
+            data.fired(path)
+            children.fired(path)
 
-    def _fired_for(self, path: str, kind: str):
+    def _read_and_watch(self, znode: str, watch) -> Node | None:
+        """The node, read with ``watch`` armed on it (it fires at its next
+        change, creation or deletion)."""
+        try:
+            return self._node(*self._client.get(znode, watch=watch))
+        except NoNodeError:
+            pass
+        # get() on a missing node sets no watch; exists() sets one that fires
+        # when it is created. If it was created in between, read it: the watch
+        # is armed now, so any later change fires it.
+        if self._client.exists(znode, watch=watch) is None:
+            return None
+        try:
+            return self._node(*self._client.get(znode))
+        except NoNodeError:
+            return None  # deleted again: the watch has fired
+
+    def _fired_for(self, path: str, cache: _WatchCache):
         def fired(event) -> None:  # on kazoo's callback greenlet: must not block
-            (self._data_armed if kind == "data" else self._children_armed).discard(path)
+            cache.fired(path)
             if event.type == EventType.NONE:
                 return  # the connection dropped: re-armed at reconnection
             gevent.spawn(self._rearm_and_notify, path)
@@ -284,7 +385,7 @@ class ZooKeeperStore:
         return fired
 
     def _rearm_and_notify(self, path: str) -> None:
-        if not self._subscriptions.watched(path):
+        if self._closed or not self._subscriptions.watched(path):
             return  # nobody watches it any more: let it go
         self._arm(path)
         self._subscriptions.changed([path])
@@ -293,13 +394,15 @@ class ZooKeeperStore:
         if state == KazooState.SUSPENDED:
             log.warning("ZooKeeper: connection to %s suspended", self.hosts)
             self._suspended = True
+            self._data.clear()  # kazoo dropped the watches (and tells each, later)
+            self._children.clear()
         elif state == KazooState.LOST:
             if self._closed:
                 return
             log.error("ZooKeeper: session with %s lost", self.hosts)
             self._suspended = False
-            self._data_armed.clear()
-            self._children_armed.clear()
+            self._data.clear()
+            self._children.clear()
             self._lost.set()
             gevent.spawn(
                 self._subscriptions.fail_all,
