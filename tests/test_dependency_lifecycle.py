@@ -289,3 +289,15 @@ def test_install_and_report_from_many_greenlets(engines):
     for i, probe in enumerate(probes[1:], 1):
         assert probe.current.seen == {f"p{i - 1}": probes[i - 1].current.value}
     assert state_of(engine, "p19") == "started"
+
+
+def test_the_example_of_the_docs_runs_and_prints_what_they_say(capsys):
+    """docs/dependency.md's example, on the real clock (its waits are bounded)."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "dependency.md").read_text()
+    example = re.search(r"```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", text, re.S)
+    code, printed = example.groups()
+    exec(compile(code, "docs/dependency.md", "exec"), {"__name__": "docs_example"})
+    assert capsys.readouterr().out == printed
