@@ -42,7 +42,20 @@ def _seconds(value: Any, what: str, *, none: bool = False) -> float | None:
 @dataclass(frozen=True)
 class EngineConfig:
     """The settings of an ``Engine`` (its constructor's arguments), checked
-    when made: a wrong one raises ``TypeError``/``ValueError`` naming it."""
+    when made: a wrong one raises ``TypeError``/``ValueError`` naming it.
+
+    ``is_fatal`` is never called for ``Missing``, ``Bounce`` or ``Uninstall``,
+    which steer the engine. Delays are seconds on ``clock``: ``error_delay``
+    after a failure, times ``backoff_factor`` for each further failure in a
+    row (0 or 1: no backoff), at most ``max_delay``; a worker that ran
+    ``backoff_reset_time`` before failing starts the count again.
+    ``bounce_delay`` before a start that follows an input's change. Every
+    delay is spread by ±10% (``JITTER``), drawn from ``random`` (a
+    ``random.Random``; the module's when None). ``stop_timeout`` is the grace
+    period of a shutdown (None waits for ever): the workers still running then
+    are aborted, and abandoned ``ABORT_GRACE`` seconds later (``wait()`` then
+    raises ``Unstopped`` unless there is an error to raise).
+    """
 
     is_fatal: Callable[[BaseException], bool]
     worst_error: Callable[[BaseException, BaseException], BaseException]

@@ -59,22 +59,13 @@ ABORT_GRACE = 1.0
 class Engine:
     """A dependency engine (see the module docstring and ``IEngine``).
 
-    ``is_fatal(error) -> bool`` classifies a worker's error (never called for
-    ``Missing``, ``Bounce`` or ``Uninstall``, which steer the engine);
+    ``is_fatal(error) -> bool`` classifies a worker's error;
     ``worst_error(error, worst) -> error`` picks the worse of a new fatal
     error and the worst so far; ``filter(error) -> error | None`` translates
-    the error ``wait()`` raises.
-
-    Delays are seconds on ``clock``: ``error_delay`` after a failure, times
-    ``backoff_factor`` for each further failure in a row (0 or 1: no
-    backoff), at most ``max_delay``; a worker that ran ``backoff_reset_time``
-    before failing starts the count again. ``bounce_delay`` before a start
-    that follows an input's change. Every delay is spread by ±10% (drawn from
-    ``random``, a ``random.Random``; the module's when None). ``stop_timeout``
-    is the grace period of a shutdown (None waits for ever): workers still
-    running then are aborted, and abandoned ``ABORT_GRACE`` seconds later
-    (``wait()`` then raises ``Unstopped`` unless there is an error to raise).
-    The arguments are checked (``EngineConfig``) before anything starts.
+    the error ``wait()`` raises. The delays, the backoff, the jitter's
+    ``random`` and the shutdown's grace period ``stop_timeout`` are
+    ``EngineConfig``'s (checked before anything starts). ``name`` labels the
+    engine in logs and reports.
     """
 
     def __init__(
