@@ -11,39 +11,20 @@ the greenlet): the Runner's exceptions, with the same meaning.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from gevent import GreenletExit
 
-from agent_runtime.interfaces import IAbortableWorker, IWorker
-from agent_runtime.worker.instance import Abandon, Abort
+from agent_runtime.interfaces import IWorker
+
+# The Runner's: the same exceptions and helpers for the same protocol.
+from agent_runtime.worker.instance import Abandon, Abort, _abort_or_kill, _note
 
 if TYPE_CHECKING:
     from agent_runtime.worker.dependency.context import Context
     from agent_runtime.worker.dependency.engine import Engine
 
 __all__ = ["run_instance"]
-
-log = logging.getLogger("agent_runtime.worker.dependency")
-
-
-def _stop_now(name: str, worker: IWorker) -> None:
-    try:
-        if IAbortableWorker.providedBy(worker):
-            worker.abort()
-        else:
-            worker.kill()
-    except Exception:
-        log.exception("stopping the worker of %r outright raised", name)
-
-
-def _with_note(error: BaseException, note: str) -> BaseException:
-    if hasattr(error, "add_note"):
-        error.add_note(note)
-    else:  # Python 3.10: keep it where 3.11+ tracebacks would look
-        error.__notes__ = [*getattr(error, "__notes__", ()), note]
-    return error
 
 
 def run_instance(engine: Engine, record: Any, context: Context) -> None:
@@ -68,7 +49,8 @@ def _run(engine: Engine, record: Any, context: Context) -> BaseException | None:
     except Abandon:
         raise
     except BaseException as error:
-        return _with_note(error, f"raised by the start function of manifold {name!r}")
+        _note(error, f"raised by the start function of manifold {name!r}")
+        return error
     if not IWorker.providedBy(worker):
         return TypeError(
             f"the start function of manifold {name!r} returned {worker!r}, "
@@ -79,10 +61,10 @@ def _run(engine: Engine, record: Any, context: Context) -> BaseException | None:
         try:
             worker.wait()
         except Abort:
-            _stop_now(name, worker)
+            _abort_or_kill(name, worker)
             continue
         except Abandon:
-            _stop_now(name, worker)
+            _abort_or_kill(name, worker)
             raise
         except GreenletExit:
             return None
