@@ -5,6 +5,10 @@ environment it is given; its stdout and stderr are merged and logged line by
 line (logger ``unit.<unit>.<hook>``), as they come. A hook that does not exist
 is skipped with a log line. A hook that exists but cannot be executed is an
 error, as is a non-zero exit.
+
+The "still running" lines and the grace period between SIGTERM and SIGKILL
+are timed by the ``clock`` given (an ``IClock``); the wait for the process
+itself is real (it is the child's to end).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from collections.abc import Mapping
 import gevent
 from gevent import subprocess
 
+from agent_runtime.clock import REAL_CLOCK, ClockTimeout
 from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.interfaces import IClock
 
 __all__ = ["KILL_GRACE", "PROGRESS_EVERY", "HookFailed", "run_hook"]
 
@@ -36,11 +42,21 @@ class HookFailed(AgentRuntimeError):
         self.code = code
 
 
-def run_hook(charm_dir: str, hook: str, env: Mapping[str, str], unit: str) -> bool:
+def run_hook(
+    charm_dir: str,
+    hook: str,
+    env: Mapping[str, str],
+    unit: str,
+    *,
+    clock: IClock = REAL_CLOCK,
+) -> bool:
     """Run ``hooks/<hook>`` of the charm; return True if it ran and exited 0,
     False if the charm does not have that hook (skipped). Raises ``HookFailed``
-    for a hook that cannot run or fails. If the calling greenlet is killed, the
-    hook's process group gets SIGTERM, then SIGKILL."""
+    for a hook that cannot run or fails. Every ``PROGRESS_EVERY`` seconds of
+    ``clock`` it logs that the hook still runs. If the calling greenlet is
+    killed, the hook's process group gets SIGTERM, then SIGKILL after
+    ``KILL_GRACE`` seconds of ``clock``, and the call returns once the process
+    has ended (or another ``KILL_GRACE`` passed)."""
     log = logging.getLogger("agent_runtime.uniter")
     path = os.path.join(charm_dir, "hooks", hook)
     if not os.path.lexists(path):
@@ -63,13 +79,13 @@ def run_hook(charm_dir: str, hook: str, env: Mapping[str, str], unit: str) -> bo
         )
     except OSError as error:
         raise HookFailed(hook, f"cannot be started: {error}") from None
-    progress = gevent.spawn(_report_progress, log, unit, hook)
+    progress = gevent.spawn(_report_progress, clock, log, unit, hook)
     try:
         for line in process.stdout:
             output.info("%s", line.decode("utf-8", "replace").rstrip("\n"))
         code = process.wait()
     except BaseException:
-        _stop(process)
+        _stop(process, clock)
         raise
     finally:
         progress.kill(block=False)
@@ -80,23 +96,23 @@ def run_hook(charm_dir: str, hook: str, env: Mapping[str, str], unit: str) -> bo
     return True
 
 
-def _report_progress(log: logging.Logger, unit: str, hook: str) -> None:
+def _report_progress(clock: IClock, log: logging.Logger, unit: str, hook: str) -> None:
     """Say, every ``PROGRESS_EVERY`` seconds, that a long hook is still running."""
     waited = 0.0
     while True:
-        gevent.sleep(PROGRESS_EVERY)
+        clock.sleep(PROGRESS_EVERY)
         waited += PROGRESS_EVERY
         log.info('%s: hook "%s" still running (%g s)', unit, hook, waited)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, clock: IClock) -> None:
     """Stop a hook whose agent is stopping: SIGTERM to its process group, then
     SIGKILL after ``KILL_GRACE`` seconds."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
-        with gevent.Timeout(wait, False):
+        with ClockTimeout(clock, KILL_GRACE, swallow=True):
             process.wait()
             return
