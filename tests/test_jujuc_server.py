@@ -15,7 +15,7 @@ from jujuc_support import RawClient, call, make_context, serving, short_tempdir
 from zope.interface.verify import verifyObject
 
 from agent_runtime.interfaces import IAbortableWorker, IWorker
-from agent_runtime.testing import check_killed, wait_for
+from agent_runtime.testing import LONG_WAIT, ManualClock, check_killed, wait_for
 from agent_runtime.uniter.jujuc import ContextRegistry, Server, SocketInUse, cmd, protocol
 from agent_runtime.uniter.jujuc.server import _BACKOFF
 
@@ -236,14 +236,23 @@ def test_kill_removes_the_socket_and_lets_running_requests_finish(registry, prob
 
 
 def test_kill_bounds_the_wait_for_running_requests(registry, probe, caplog):
+    """A request still running when the server is killed gets shutdown_timeout
+    seconds of the server's clock, then it is aborted."""
     token = registry.register(make_context())
+    clock = ManualClock()
     with (
-        serving(registry, new_command=probe.getter, shutdown_timeout=0.01) as server,
+        serving(registry, new_command=probe.getter, shutdown_timeout=5, clock=clock) as server,
         RawClient(server.socket_path) as client,
     ):
         client.send(protocol.encode_request(token, "/", "remote", ["--slow"]))
         wait_for(lambda: probe.running == 1, what="the slow request to run")
         server.kill()
+        clock.wait_for_timers(1)  # the shutdown grace
+        clock.advance(4.999)
+        for _ in range(5):
+            gevent.sleep(0)
+        assert not server.stopped and probe.running == 1
+        clock.advance(0.001)
         assert check_killed(server) is None  # the gate is never opened
         assert client.receive() is None  # aborted: closed without a response
     assert probe.running == 0
@@ -266,24 +275,34 @@ def test_wait_raises_when_accepting_fails(registry):
         assert not os.path.exists(server.socket_path)
 
 
-def test_accept_backs_off_when_out_of_descriptors(server, token, caplog):
-    real = server._listener
+def test_accept_backs_off_on_its_clock_when_out_of_descriptors(registry, probe, token, caplog):
+    """After an accept() that failed for want of descriptors, the server tries
+    again once its clock has moved _BACKOFF seconds, and not before."""
+    clock = ManualClock()
     failures = [OSError(errno.EMFILE, "Too many open files")] * 2
+    with serving(registry, new_command=probe.getter, clock=clock) as server:
+        real = server._listener
 
-    class Flaky:
-        def accept(self):
-            if failures:
-                raise failures.pop()
-            return real.accept()
+        class Flaky:
+            def accept(self):
+                if failures:
+                    raise failures.pop()
+                return real.accept()
 
-        def close(self):
-            real.close()
+            def close(self):
+                real.close()
 
-    server._listener = Flaky()
-    assert call(server.socket_path, token, "remote")["code"] == 0  # the one already waiting
-    assert call(server.socket_path, token, "remote")["code"] == 0  # after two failures
-    assert not failures and "backing off" in caplog.text
-    assert _BACKOFF > 0
+        server._listener = Flaky()  # before the accept loop first runs
+        caller = gevent.spawn(call, server.socket_path, token, "remote")
+        try:
+            for left in (1, 0):
+                clock.wait_for_timers(1)  # backing off after a failure, until the clock moves
+                assert len(failures) == left and "backing off" in caplog.text
+                assert not caller.ready()
+                clock.advance(_BACKOFF)
+            assert caller.get(timeout=LONG_WAIT)["code"] == 0  # after two failures
+        finally:
+            caller.kill()
 
 
 # -- the socket file ----------------------------------------------------------------------

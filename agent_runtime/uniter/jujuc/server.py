@@ -17,6 +17,8 @@ from collections.abc import Callable
 import gevent
 from gevent import GreenletExit, socket
 
+from agent_runtime.clock import REAL_CLOCK, ClockTimeout
+from agent_runtime.interfaces import IClock
 from agent_runtime.sockets import (
     InsecureSocketDir,
     SocketInUse,
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 _MAX_SOCKET_PATH = 107
 #: accept() errors that mean "out of resources for now": back off, go on.
 _TRANSIENT = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+#: Seconds (of the server's clock) between two accept() attempts that failed so.
 _BACKOFF = 0.05
 
 
@@ -68,6 +71,11 @@ class Server(GreenletWorker):
     effective uid by default); ``idle_timeout`` bounds the wait for a whole
     request frame and the sending of a response; ``max_request`` caps the
     size of a request frame.
+
+    ``clock`` (an ``IClock``) times the server's own waits: the shutdown
+    grace and the back-off after a failed ``accept()``. ``idle_timeout`` is
+    an I/O timeout against the client and stays in real time (a socket
+    timeout cannot be told to follow another clock).
     """
 
     def __init__(
@@ -81,6 +89,7 @@ class Server(GreenletWorker):
         shutdown_timeout: float = 5.0,
         max_request: int = protocol.MAX_REQUEST,
         backlog: int = 1024,
+        clock: IClock = REAL_CLOCK,
     ) -> None:
         super().__init__()
         self.socket_path = os.path.abspath(socket_path)
@@ -89,6 +98,7 @@ class Server(GreenletWorker):
         self.idle_timeout = idle_timeout
         self.shutdown_timeout = shutdown_timeout
         self.max_request = max_request
+        self._clock = clock
         self._new_command = new_command
         self._connections: set[_Connection] = set()
         self._accept_error: BaseException | None = None
@@ -145,7 +155,8 @@ class Server(GreenletWorker):
                         return
                     if error.errno in _TRANSIENT:
                         log.warning("hook-tool server cannot accept (%s); backing off", error)
-                        self.dying.wait(_BACKOFF)
+                        with ClockTimeout(self._clock, _BACKOFF, swallow=True):
+                            self.dying.wait()
                     elif error.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EAGAIN):
                         raise
                     continue
@@ -166,13 +177,15 @@ class Server(GreenletWorker):
             if not connection.busy and connection.greenlet is not None:
                 connection.greenlet.kill(block=False)
         greenlets = [c.greenlet for c in list(self._connections) if c.greenlet is not None]
-        gevent.joinall(greenlets, timeout=self.shutdown_timeout)
+        with ClockTimeout(self._clock, self.shutdown_timeout, swallow=True):
+            gevent.joinall(greenlets)
         late = [g for g in greenlets if not g.dead]
         if late:
             log.warning("hook-tool server: %d request(s) did not finish; aborting them", len(late))
             for greenlet in late:
                 greenlet.kill(block=False)
-            gevent.joinall(late, timeout=self.shutdown_timeout)
+            with ClockTimeout(self._clock, self.shutdown_timeout, swallow=True):
+                gevent.joinall(late)
         for connection in list(self._connections):
             connection.sock.close()
         self._connections.clear()
@@ -182,6 +195,7 @@ class Server(GreenletWorker):
     def _serve(self, connection: _Connection) -> None:
         sock = connection.sock
         try:
+            # Real time, not the server's clock: these bound I/O with the client.
             sock.settimeout(self.idle_timeout)
             refusal = self._refusal(sock)
             if refusal:
