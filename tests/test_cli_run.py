@@ -3,7 +3,8 @@
 The agents are small modules written into the test's tmp_path. A test waits
 for the agent's own "started" log line (read from stderr with a deadline)
 before it signals it; nothing is timed, and every process is killed by the
-end of its test.
+end of its test. The grace periods themselves, on a manual clock, are
+tested in-process in tests/test_serve.py.
 """
 
 from __future__ import annotations
@@ -82,11 +83,6 @@ AGENTS = """
 
     def unkillable():
         return runner(_unkillable)
-
-
-    def unkillable_bare():
-        # Not a Runner: the worker itself is the agent.
-        return SimpleWorker(_unkillable)
 
 
     def not_a_worker():
@@ -189,15 +185,6 @@ def test_a_runner_whose_worker_cannot_be_killed_exits_1(start):
     # (or, should serve() stop waiting for the Runner first, it gives up on it).
     ends = [i for i, line in enumerate(agent.lines) if "Unstopped" in line or "giving up" in line]
     assert ends and ends[-1] > aborting, agent.log
-
-
-def test_a_bare_worker_that_cannot_be_killed_is_given_up_on(start):
-    agent = start("agents:unkillable_bare", "--stop-timeout", "0.5")
-    agent.read_until("worker started")
-    agent.signal(signal.SIGTERM)
-    assert agent.finish() == 1, agent.log
-    aborting = agent.read_until("did not stop in time: killing its greenlets")
-    assert agent.read_until("would not stop: giving up on it") > aborting
 
 
 def test_a_second_signal_stops_at_once(start):

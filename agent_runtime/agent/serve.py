@@ -6,6 +6,7 @@ then aborted (its greenlets killed outright) if it can be, and the process
 gives up on it after a last short grace. A second signal skips the grace.
 The return value is the process's exit code: 0 after a clean stop or a
 ``TerminateAgent``, 1 after a fatal error or a worker that would not stop.
+Both grace periods run on the ``clock`` given (an ``IClock``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import signal
 import gevent
 from gevent.event import Event
 
+from agent_runtime.clock import REAL_CLOCK, ClockTimeout
 from agent_runtime.errors import TerminateAgent
-from agent_runtime.interfaces import IAbortableWorker, IWorker
+from agent_runtime.interfaces import IAbortableWorker, IClock, IWorker
 from agent_runtime.worker.base import outcome_of
 
 __all__ = ["ABORT_GRACE", "serve"]
@@ -34,11 +36,13 @@ def serve(
     stop_timeout: float | None = 10.0,
     name: str = "agent",
     report_socket: str | None = None,
+    clock: IClock = REAL_CLOCK,
 ) -> int:
     """Wait for ``worker``, handling SIGINT/SIGTERM as a graceful stop; return
     the exit code (see the module docstring). Call it from the main greenlet.
     With ``report_socket``, the worker's report is served there while it runs
-    (``agent-runtime report``)."""
+    (``agent-runtime report``). The grace periods (``stop_timeout``, then
+    ``ABORT_GRACE``) are measured on ``clock``."""
     from agent_runtime.agent.report import ReportServer
 
     reporter = ReportServer(report_socket, worker) if report_socket else None
@@ -49,7 +53,8 @@ def serve(
     def hard_stop() -> None:
         if stop_timeout is None:
             return
-        waiter.join(stop_timeout)
+        with ClockTimeout(clock, stop_timeout, swallow=True):
+            waiter.join()
         abort()
 
     def abort() -> None:
@@ -58,7 +63,8 @@ def serve(
         if IAbortableWorker.providedBy(worker):
             log.error("%s did not stop in time: killing its greenlets", name)
             worker.abort()
-            waiter.join(ABORT_GRACE)
+            with ClockTimeout(clock, ABORT_GRACE, swallow=True):
+                waiter.join()
         if not waiter.dead:
             log.error("%s would not stop: giving up on it", name)
             gave_up.set()
@@ -78,6 +84,8 @@ def serve(
     # gevent's signal watchers do not keep the event loop alive: an agent whose
     # workers all wait on events (no timer, no socket) would end in LoopExit
     # instead of waiting for its signal. A referenced timer keeps the loop up.
+    # (A hub timer, not the agent's clock: it waits for nothing, it only keeps
+    # the real event loop from running dry, whatever clock the agent uses.)
     keepalive = gevent.get_hub().loop.timer(3600.0, 3600.0)
     keepalive.start(lambda: None)
     try:
