@@ -131,13 +131,13 @@ def state_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def open_state():
-    """Open states (``open_state(url)``); each is closed after the test."""
+    """Open states (``open_state(url, **options)``); each is closed after the test."""
     from agent_runtime import state as state_module
 
     opened = []
 
-    def open_(url: str):
-        state = state_module.open(url)
+    def open_(url: str, **options):
+        state = state_module.open(url, **options)
         opened.append(state)
         return state
 

@@ -77,6 +77,15 @@ def test_a_url_must_be_a_str():
         state_module.open(b"memory://")
 
 
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///{tmp}/c.db"])
+def test_a_clock_must_be_a_clock(url, tmp_path):
+    with pytest.raises(TypeError, match="clock must provide IClock"):
+        state_module.open(url.format(tmp=tmp_path), clock=object())
+    assert not (tmp_path / "c.db").exists()
+    with pytest.raises(TypeError, match="clock must provide IClock"):
+        SqliteStore(str(tmp_path / "c.db"), clock=object())
+
+
 def test_a_missing_directory_is_named_and_not_created(tmp_path):
     missing = tmp_path / "no" / "such"
     with pytest.raises(StorageError, match=f"directory '{missing}' does not exist") as raised:

@@ -1,6 +1,7 @@
 """The SQLite backend across processes: changes of one process reach the
 watchers of another; the change log is trimmed without losing changes; a
-poller that fails stops the watchers with its error."""
+poller that fails stops the watchers with its error; the poller sleeps on the
+state's clock (a ManualClock here stops it until the test advances it)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gevent import subprocess  # gevent.subprocess reaps every child: see test_e
 
 from agent_runtime.state import StorageError
 from agent_runtime.state.backends import sqlite as sqlite_backend
-from agent_runtime.testing import LONG_WAIT, check_killed
+from agent_runtime.testing import LONG_WAIT, ManualClock, check_killed
 from agent_runtime.watcher import RelationUnitsChange
 
 from charms import deploy
@@ -85,15 +86,48 @@ def test_a_burst_in_another_process_ends_with_the_final_state(url, open_state):
 
 
 def test_writes_of_this_process_are_not_dispatched_twice(url, open_state):
-    state = open_state(url)
-    watcher = state.watch_environ_config()
+    state = open_state(url, clock=ManualClock())  # its poller runs only when the test polls
+    told = []
+    subscription = state.store.watch(["/environ"], lambda: told.append("/environ"), told.append)
+    try:
+        state.update_environ_config({"name": "once"})
+        assert told == ["/environ"]  # the commit told its watchers at once
+        state.store.poll()  # the poller sees its own commit: nobody is told again
+        state.update_environ_config({"name": "twice"})
+        state.store.poll()
+        assert told == ["/environ", "/environ"]
+    finally:
+        subscription.cancel()
+
+
+def test_the_poller_looks_for_changes_when_its_clock_has_moved(url, open_state, monkeypatch):
+    """The poller sleeps poll_interval seconds of the state's clock between two
+    looks: a change of another State reaches a watcher once the clock moved."""
+    looks = []
+    data_version = sqlite_backend._Database.data_version
+
+    def counted(self):
+        looks.append(self.path)
+        return data_version(self)
+
+    monkeypatch.setattr(sqlite_backend._Database, "data_version", counted)
+    clock = ManualClock()
+    reader = open_state(url + "?poll=2", clock=clock)
+    watcher = reader.watch_environ_config()
+    writer = open_state(url, clock=ManualClock())
     try:
         next_event(watcher)
-        state.update_environ_config({"name": "once"})
+        writer.update_environ_config({"name": "elsewhere"})
+        clock.wait_for_timers(1)  # the poller is asleep on the clock
+        assert looks == []
+        clock.advance(1.999)
+        gevent.sleep(0)
+        assert looks == []
+        clock.advance(0.001)
         next_event(watcher)
-        state.store.poll()  # the poller sees its own commit: no second event
-        with gevent.Timeout(0.2, False):
-            raise AssertionError(f"second event {next(watcher.changes())!r}")
+        assert reader.environ_config() == {"name": "elsewhere"}
+        assert looks == [reader.store.path]
+        clock.wait_for_timers(1)  # asleep again, for another poll_interval
     finally:
         watcher.stop()
 
@@ -101,7 +135,7 @@ def test_writes_of_this_process_are_not_dispatched_twice(url, open_state):
 def test_a_store_behind_the_trimmed_change_log_rereads_everything(url, open_state, monkeypatch):
     monkeypatch.setattr(sqlite_backend, "CHANGES_KEPT", 5)
     monkeypatch.setattr(sqlite_backend, "_TRIM_EVERY", 5)
-    behind = open_state(url + "?poll=60")  # its poller looks once, then sleeps a minute
+    behind = open_state(url, clock=ManualClock())  # its poller sleeps until the test polls
     deploy(behind)
     relation = behind.add_relation("wordpress", "mysql")
     watcher = behind.watch_relation_units(relation.id, "wordpress/0")

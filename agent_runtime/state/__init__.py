@@ -13,6 +13,12 @@
 
 A URL that holds nothing yet gives an empty, usable state (environ config
 ``{}``). Missing parent directories are not created.
+
+``open(url, clock=...)`` gives the state an ``IClock``: the SQLite poller
+sleeps on it between two looks at the change log (tests pass a ManualClock
+and poll by advancing it). A memory state never waits for time; ZooKeeper's
+waits (session and connection timeouts, reconnection back-off) are kazoo's
+and run in real time, since they bound I/O with the servers.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from zope.interface import implementer
 
-from agent_runtime.interfaces import IStore
+from agent_runtime.clock import REAL_CLOCK
+from agent_runtime.interfaces import IClock, IStore
 from agent_runtime.state.errors import (
     AlreadyExists,
     BadURL,
@@ -106,12 +113,14 @@ class _SharedMemoryView:
                 on_error(StateClosed("the State was closed"))
 
 
-def open(url: str) -> State:
-    """Open the state at ``url`` (see the module docstring). Raises ``BadURL``
-    for a URL that cannot be used and ``StorageError`` for storage that cannot
-    be opened."""
+def open(url: str, *, clock: IClock = REAL_CLOCK) -> State:
+    """Open the state at ``url`` (see the module docstring); its SQLite poller
+    runs on ``clock``. Raises ``BadURL`` for a URL that cannot be used and
+    ``StorageError`` for storage that cannot be opened."""
     if not isinstance(url, str):
         raise BadURL(f"a state URL is a str, not {type(url).__name__}")
+    if not IClock.providedBy(clock):
+        raise TypeError(f"clock must provide IClock, not {clock!r}")
     try:
         parts = urlsplit(url)
     except ValueError as error:
@@ -126,7 +135,7 @@ def open(url: str) -> State:
     if scheme == "memory":
         return State(_memory_store(parts.netloc + parts.path.lstrip("/")), url)
     if scheme == "sqlite":
-        return State(_sqlite_store(url, parts.netloc, parts.path, query), url)
+        return State(_sqlite_store(url, parts.netloc, parts.path, query, clock), url)
     if scheme == "zookeeper":
         try:
             from agent_runtime.state.backends import zookeeper
@@ -151,7 +160,7 @@ def _memory_store(name: str):
         return _SharedMemoryView(store)
 
 
-def _sqlite_store(url: str, netloc: str, path: str, query: dict[str, list[str]]):
+def _sqlite_store(url: str, netloc: str, path: str, query: dict[str, list[str]], clock: IClock):
     from agent_runtime.state.backends.sqlite import SqliteStore
 
     if netloc:
@@ -173,4 +182,4 @@ def _sqlite_store(url: str, netloc: str, path: str, query: dict[str, list[str]])
             raise BadURL(f"poll must be a number of seconds in {url!r}") from None
         if not 0 < poll <= 60:
             raise BadURL(f"poll must be between 0 and 60 seconds in {url!r}")
-    return SqliteStore(path, poll_interval=poll)
+    return SqliteStore(path, poll_interval=poll, clock=clock)

@@ -199,7 +199,8 @@ class SqliteStore:
     """An ``IStore`` in an SQLite file (see the module docstring).
 
     ``path`` is the file; its directory must exist. ``poll_interval`` is how
-    often (seconds) changes made by other processes are looked for.
+    often (seconds of ``clock``, an ``IClock``) changes made by other
+    processes are looked for.
     """
 
     def __init__(
@@ -214,6 +215,8 @@ class SqliteStore:
             raise StorageError(f"cannot open state file {path!r}: it is a directory")
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be > 0 seconds, not {poll_interval!r}")
+        if not IClock.providedBy(clock):
+            raise TypeError(f"clock must provide IClock, not {clock!r}")
         self.path = path
         self._poll_interval = poll_interval
         self._clock = clock
