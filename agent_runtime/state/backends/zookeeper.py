@@ -24,6 +24,10 @@ is cooperative.
   them on the new session kazoo makes.
 * Presence: ``hold(path, data)`` keeps an ephemeral node for as long as a
   session lives (see ``Presence``).
+* Time: the store takes no ``IClock``. Its only waits are kazoo's (the
+  session and connection timeouts, the reconnection back-off), which bound
+  I/O with the servers and run in real time, as a session's expiry on the
+  server does.
 """
 
 from __future__ import annotations
