@@ -301,3 +301,15 @@ def test_the_example_of_the_docs_runs_and_prints_what_they_say(capsys):
     code, printed = example.groups()
     exec(compile(code, "docs/dependency.md", "exec"), {"__name__": "docs_example"})
     assert capsys.readouterr().out == printed
+
+
+def test_abort_of_a_start_that_never_ran(engines):
+    # The loop spawns a's start and, in the same turn, the abort kills that
+    # greenlet before it ever ran: it cannot report, and must not be waited for.
+    engine = engines(stop_timeout=None)
+    a = Probe("a")
+    engine._post(engine._on_install, "a", a.manifold())
+    engine.abort()
+    assert check_killed(engine) is None
+    assert a.calls == 0
+    assert engine.report()["manifolds"]["a"]["state"] == "stopped"

@@ -45,7 +45,7 @@ from agent_runtime.worker.dependency.instance import run_instance
 from agent_runtime.worker.dependency.manifold import Manifold, check_acyclic, check_name
 from agent_runtime.worker.dependency.record import Record
 from agent_runtime.worker.dependency.report import snapshot, with_worker_reports
-from agent_runtime.worker.instance import Abandon, Abort
+from agent_runtime.worker.instance import Abort
 
 __all__ = ["ABORT_GRACE", "Engine"]
 
@@ -274,7 +274,13 @@ class Engine:
             else:
                 inputs[input] = (source.worker, source.manifold.output)
         record.context = Context(record.name, inputs)
-        record.instance = gevent.spawn(run_instance, self, record, record.context)
+        record.instance = instance = gevent.spawn(run_instance, self, record, record.context)
+        # If it dies without reporting (killed before it ever ran), say so.
+        instance.rawlink(lambda _: self._post(self._on_instance_gone, record, instance))
+
+    def _on_instance_gone(self, record: Record, instance: gevent.Greenlet) -> None:
+        if record.instance is instance:  # it never sent its _on_stopped
+            self._on_stopped(record, None)
 
     def _request_stop(self, record: Record) -> None:
         if record.timer is not None:
@@ -385,7 +391,7 @@ class Engine:
             return
         for record in running:
             log.error("the worker of %r did not stop in time: killing it outright", record.name)
-            record.instance.kill(Abort, block=False)
+            record.interrupt(Abort)
         self._grace_timer = self._clock.call_later(ABORT_GRACE, self._post, self._on_abandon)
 
     def _on_abandon(self) -> None:
@@ -394,6 +400,4 @@ class Engine:
             if record.instance is not None:
                 log.error("abandoning the worker of %r: it would not stop", record.name)
                 self._unstopped.append(record.name)
-                record.instance.kill(Abandon, block=False)
-                record.instance = record.worker = record.context = None
-                record.stopping = False
+                record.abandon()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gevent import GreenletExit
+
+from agent_runtime.worker.instance import Abandon
+
 if TYPE_CHECKING:
     import gevent
 
@@ -69,3 +73,18 @@ class Record:
         if self.worker is None:
             return "starting"
         return "started"
+
+    def interrupt(self, exception: type[BaseException]) -> None:
+        """Throw ``exception`` into the greenlet of the current start. One that
+        never ran is only prevented from running (gevent would report anything
+        but ``GreenletExit`` to the hub); its link then tells the loop."""
+        instance = self.instance
+        ran = instance.gr_frame is not None
+        instance.kill(exception if ran else GreenletExit, block=False)
+
+    def abandon(self) -> None:
+        """Give up on the current start: its greenlet (and worker) go down
+        with ``Abandon``, and the record is stopped."""
+        self.interrupt(Abandon)
+        self.instance = self.worker = self.context = None
+        self.stopping = False
