@@ -20,6 +20,7 @@ __all__ = [
     "IEnvironConfigGetter",
     "IEnvironProvider",
     "IHookContext",
+    "IHookObserver",
     "IHookQueue",
     "IManifold",
     "INotifyWatchHandler",
@@ -597,3 +598,20 @@ class IHookContext(Interface):
 
     def owner_tag():
         """The tag of the service's owner, e.g. ``user-admin``."""
+
+
+class IHookObserver(Interface):
+    """What a unit agent tells about the hooks it runs (for metrics).
+
+    The uniter calls it on its own greenlet once per hook that ran, after the
+    hook's process has ended (a hook the charm does not implement is skipped
+    and not reported). It must not block; an observer that raises is logged
+    and never breaks the uniter.
+    """
+
+    def hook_ran(unit, kind, seconds, error):
+        """``unit``'s hook of ``kind`` (a hook kind, e.g. ``"install"`` or
+        ``"relation-changed"``) ran for ``seconds`` (float, wall time);
+        ``error`` is None when it exited 0, else what ended it: a ``HookFailed``
+        (it could not run or exited non-zero) or the exception that
+        interrupted it (``GreenletExit`` when its agent stopped it)."""
