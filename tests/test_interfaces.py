@@ -18,6 +18,7 @@ from zope.interface.verify import verifyObject
 import agent_runtime
 import agent_runtime.state
 from agent_runtime import errors, interfaces
+from agent_runtime.agent.metrics import HookMetrics, MetricsServer, RunnerMetrics
 from agent_runtime.agent.report import ReportServer
 from agent_runtime.clock import RealClock
 from agent_runtime.environs import Config, DummyEnviron, DummyProvider
@@ -235,6 +236,13 @@ def _uniter():
     return uniter, cleanup
 
 
+def _metrics(cls, *args):
+    """A metrics class made on a registry of its own (never the global one)."""
+    from prometheus_client import CollectorRegistry
+
+    return cls(*args, registry=CollectorRegistry()), None
+
+
 #: class -> a function returning (instance, cleanup)
 FACTORIES = {
     RealClock: lambda: (RealClock(), None),
@@ -276,6 +284,9 @@ FACTORIES = {
     jujuc_testing.FakeHookContext: lambda: (jujuc_testing.FakeHookContext(), None),
     jujuc_testing.FakeContextRelation: lambda: (jujuc_testing.FakeContextRelation(0, "db"), None),
     jujuc_testing.FakeRelationSettings: lambda: (jujuc_testing.FakeRelationSettings(), None),
+    RunnerMetrics: lambda: _metrics(RunnerMetrics),
+    HookMetrics: lambda: _metrics(HookMetrics),
+    MetricsServer: lambda: _stopping(_metrics(MetricsServer, 0, "127.0.0.1")[0]),
     Engine: lambda: _stopping(Engine(lambda error: False, lambda error, worst: worst)),
     Manifold: lambda: (Manifold(["x"], lambda context: None), None),
     DependencyContext: lambda: (DependencyContext("x", {}), None),

@@ -50,8 +50,9 @@ class World:
         self.state.add_service("app", read_charm_dir(self.app))
         self.state.add_service("db", read_charm_dir(self.db))
 
-    def start(self, unit: str, charm: str | None = None):
-        """Start the agent of ``unit`` (on a State of its own)."""
+    def start(self, unit: str, charm: str | None = None, **options):
+        """Start the agent of ``unit`` (on a State of its own); ``options`` go
+        to ``unit_agent`` (e.g. ``hook_observer``)."""
         state = open_state_url(self.url)
         self._states.append(state)
         agent = unit_agent(
@@ -63,6 +64,7 @@ class World:
             public_address=f"{unit.replace('/', '-')}.example",
             restart_delay=0.05,
             stop_timeout=5,
+            **options,
         )
         self.agents.append(agent)
         return agent
