@@ -276,6 +276,8 @@ class Runner:
             record.resume = None
         else:
             record.instance = gevent.spawn(run_instances, self, record, start)
+            # Which worker a blocking greenlet belongs to (agent_runtime.agent.blocking).
+            record.instance.agent_runtime_worker = (self.name, record.id)
 
     def _forget(self, record: Record) -> None:
         del self._records[record.id]
