@@ -14,6 +14,11 @@ import sys
 
 from agent_runtime.cli import CommandError
 from agent_runtime.cli.common import add_logging_options, setup_logging
+from agent_runtime.cli.observability import (
+    add_observability_options,
+    blocking_detection,
+    metrics,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -47,6 +52,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="serve the agent's report on this unix socket (agent-runtime report --socket PATH)",
     )
+    add_observability_options(parser)
     add_logging_options(parser)
     parser.set_defaults(func=run)
 
@@ -89,9 +95,18 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args)
     factory = load_factory(args.target)
-    worker = factory()
-    if not IWorker.providedBy(worker):
-        raise CommandError(f"{args.target}() returned {worker!r}, which does not provide IWorker")
-    return serve(
-        worker, stop_timeout=args.stop_timeout, name=args.target, report_socket=args.report_socket
-    )
+    with metrics(args) as agent_metrics:
+        worker = factory()
+        if not IWorker.providedBy(worker):
+            raise CommandError(
+                f"{args.target}() returned {worker!r}, which does not provide IWorker"
+            )
+        if agent_metrics is not None:
+            agent_metrics.observe(worker, args.target)
+        with blocking_detection(args):
+            return serve(
+                worker,
+                stop_timeout=args.stop_timeout,
+                name=args.target,
+                report_socket=args.report_socket,
+            )

@@ -13,6 +13,11 @@ from agent_runtime.cli.common import (
     default_state_url,
     setup_logging,
 )
+from agent_runtime.cli.observability import (
+    add_observability_options,
+    blocking_detection,
+    metrics,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -44,6 +49,7 @@ def add_parser(subparsers) -> None:
         help="seconds the agent gets to stop after SIGTERM (default 10)",
     )
     add_state_option(parser)
+    add_observability_options(parser)
     add_logging_options(parser)
     parser.set_defaults(func=run_unit)
 
@@ -77,20 +83,25 @@ def run_unit(args: argparse.Namespace) -> int:
                 f"charm {deployed.name!r}"
             )
         directory = os.path.abspath(args.data_dir) if args.data_dir else data_dir()
-        agent = unit_agent(
-            state,
-            args.unit,
-            args.charm,
-            directory,
-            private_address=args.private_address,
-            public_address=args.public_address,
-            stop_timeout=args.stop_timeout,
-        )
-        return serve(
-            agent,
-            stop_timeout=args.stop_timeout,
-            name=f"unit agent {args.unit}",
-            report_socket=UnitPaths(directory, args.unit).report_socket,
-        )
+        with metrics(args) as agent_metrics:
+            agent = unit_agent(
+                state,
+                args.unit,
+                args.charm,
+                directory,
+                private_address=args.private_address,
+                public_address=args.public_address,
+                stop_timeout=args.stop_timeout,
+                hook_observer=agent_metrics.hooks if agent_metrics else None,
+            )
+            if agent_metrics is not None:
+                agent_metrics.observe(agent, f"unit agent {args.unit}")
+            with blocking_detection(args):
+                return serve(
+                    agent,
+                    stop_timeout=args.stop_timeout,
+                    name=f"unit agent {args.unit}",
+                    report_socket=UnitPaths(directory, args.unit).report_socket,
+                )
     finally:
         state.close()
