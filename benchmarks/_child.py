@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -103,7 +104,13 @@ class Child:
         )
         self._receive("start")
 
-    def _receive(self, what: str) -> dict[str, Any]:
+    def _receive(self, what: str, timeout: float = PATIENCE) -> dict[str, Any]:
+        # The child writes one line per request, so nothing is left buffered
+        # between two answers: select() on the pipe sees each one coming.
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        if not ready:
+            self._process.kill()
+            raise RuntimeError(f"the benchmark child process gave no {what} within {timeout:g} s")
         line = self._process.stdout.readline()  # type: ignore[union-attr]
         if not line:
             code = self._process.wait(timeout=PATIENCE)
@@ -113,11 +120,12 @@ class Child:
             raise RuntimeError(f"the benchmark child process failed: {answer['error']}")
         return answer
 
-    def call(self, op: str, **arguments: Any) -> dict[str, Any]:
-        """Send one request; return the child's answer (raise its error)."""
+    def call(self, op: str, timeout: float = PATIENCE, **arguments: Any) -> dict[str, Any]:
+        """Send one request; return the child's answer (raise its error, or
+        ``RuntimeError`` when none came within ``timeout`` seconds)."""
         self._process.stdin.write(json.dumps({"op": op, **arguments}) + "\n")  # type: ignore[union-attr]
         self._process.stdin.flush()  # type: ignore[union-attr]
-        return self._receive(f"answer to {op!r}")
+        return self._receive(f"answer to {op!r}", timeout)
 
     def close(self) -> None:
         """Close its stdin (it exits by itself), then make sure it is gone."""
@@ -154,8 +162,8 @@ def memory_note(n: str) -> str:
     )
 
 
-def memory(kind: str, n: int, k: int) -> int:
+def memory(kind: str, n: int, k: int, timeout: float = PATIENCE) -> int:
     """Bytes the resident set grew by, in a fresh child, for ``n`` workers of
     ``kind`` all running (after ``k`` failures each)."""
     with Child() as child:
-        return int(child.call("memory", kind=kind, n=n, k=k)["rss"])
+        return int(child.call("memory", timeout, kind=kind, n=n, k=k)["rss"])

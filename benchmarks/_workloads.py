@@ -25,7 +25,7 @@ The asyncio ones each run a fresh event loop (``asyncio.run``) and time only
 the coroutine's work, as the gevent ones time only theirs. They belong in a
 process that is not monkey-patched: ``benchmarks._child`` runs them in one.
 ``at_running`` (if given) is called once all ``n`` workers run, before they
-are stopped, outside the stopwatch's phases' meaning (memory is measured there).
+are stopped (memory is measured there); the time it takes is left out.
 """
 
 from __future__ import annotations
@@ -261,14 +261,13 @@ async def _asyncio_taskgroup(n: int, k: int, at_running: Callable[[], None] | No
         count.tick()
         await stops[index].wait()
 
-    async def supervise(index: int, restart_delay: float = 0.0) -> None:
-        while True:
+    async def supervise(index: int) -> None:
+        while True:  # restart at once: no delay, as the others
             try:
                 await work(index)
                 return
             except Exception:
-                if restart_delay:
-                    await asyncio.sleep(restart_delay)
+                continue
 
     async def stop_all() -> None:
         await count.done.wait()
