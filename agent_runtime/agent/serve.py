@@ -17,6 +17,7 @@ import signal
 import gevent
 from gevent.event import Event
 
+from agent_runtime.agent.debug import install_dump_handler
 from agent_runtime.clock import REAL_CLOCK, ClockTimeout
 from agent_runtime.errors import TerminateAgent
 from agent_runtime.interfaces import IAbortableWorker, IClock, IWorker
@@ -81,6 +82,7 @@ def serve(
             stopping.append(gevent.spawn(abort))
 
     handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGINT, signal.SIGTERM)]
+    handlers.append(install_dump_handler())  # SIGUSR2: log every greenlet's stack
     # gevent's signal watchers do not keep the event loop alive: an agent whose
     # workers all wait on events (no timer, no socket) would end in LoopExit
     # instead of waiting for its signal. A referenced timer keeps the loop up.
