@@ -10,7 +10,7 @@ import pytest
 
 from agent_runtime.errors import TerminateAgent
 from agent_runtime.state import NotFound
-from agent_runtime.testing import check_killed, wait_for
+from agent_runtime.testing import ManualClock, check_alive, check_killed, wait_for
 from agent_runtime.uniter.opstate import DONE, OpStateFile
 from agent_runtime.uniter.paths import UnitPaths
 
@@ -168,16 +168,35 @@ def test_a_missing_hook_is_skipped_and_a_non_executable_one_fails(world):
     assert world.state.unit(unit).status["hook"] == "start"
 
 
-def test_a_long_hook_reports_progress(world, monkeypatch, caplog):
+def test_a_long_hook_reports_progress_on_the_agents_clock(world, caplog):
+    """The agent's clock reaches the hook runner: a hook that runs on reports
+    "still running" when that clock passes PROGRESS_EVERY, without real waiting."""
     import logging
 
-    from agent_runtime.uniter import runhook
+    from agent_runtime.uniter.runhook import PROGRESS_EVERY
 
     caplog.set_level(logging.INFO, logger="agent_runtime.uniter")
-    monkeypatch.setattr(runhook, "PROGRESS_EVERY", 0.05)
+    clock = ManualClock()
     unit = world.state.add_unit("app")
     write_hook(world.app, "install", f'while [ ! -e "{world.data_dir}/go" ]; do sleep 0.01; done')
-    world.start(unit)
-    wait_for(lambda: 'hook "install" still running' in caplog.text)
+    world.start(unit, clock=clock)
+    clock.wait_for_timers(1)  # the only timer of an agent that runs a hook: its progress
+    assert "still running" not in caplog.text
+    clock.advance(PROGRESS_EVERY)
+    wait_for(lambda: f'hook "install" still running ({PROGRESS_EVERY:g} s)' in caplog.text)
     open(f"{world.data_dir}/go", "w").close()
+    world.wait_hooks(unit, START)
+
+
+def test_the_agent_restarts_its_workers_on_its_clock(world):
+    """A uniter that fails (its unit does not exist yet) is started again when
+    the agent's clock has passed the restart delay (0.05 s in World), not before."""
+    clock = ManualClock()
+    unit = "app/0"
+    world.start(unit, clock=clock)
+    clock.wait_for_timers(2)  # the uniter and the presence worker, failed, wait to restart
+    assert world.state.add_unit("app") == unit
+    check_alive(world.agents[-1])
+    assert world.hooks(unit) == []
+    clock.advance(0.05)
     world.wait_hooks(unit, START)

@@ -5,13 +5,20 @@ job of a process. The uniter stops with ``TerminateAgent`` once its unit is
 dead, which stops the agent with exit code 0; an unreadable agent state file
 stops it with that error; any other failure of a worker restarts it after the
 restart delay.
+
+One clock (``clock=``, an ``IClock``) times everything the agent waits for:
+its Runner's restart delays and grace period, and everything the uniter
+builds (see ``Uniter``). The ``State`` is opened by the caller; a SQLite
+state polls on the clock given to ``agent_runtime.state.open``.
 """
 
 from __future__ import annotations
 
 import socket
 
+from agent_runtime.clock import REAL_CLOCK
 from agent_runtime.errors import TerminateAgent
+from agent_runtime.interfaces import IClock, IHookObserver
 from agent_runtime.state import State
 from agent_runtime.uniter.jujuc.contexts import ContextRegistry
 from agent_runtime.uniter.jujuc.tools import install_tools
@@ -43,9 +50,13 @@ def unit_agent(
     public_address: str | None = None,
     restart_delay: float = 3.0,
     stop_timeout: float | None = 10.0,
+    hook_observer: IHookObserver | None = None,
+    clock: IClock = REAL_CLOCK,
 ) -> Runner:
     """Build the agent of ``unit`` (which must exist in ``state``), running the
-    charm in ``charm_dir`` and keeping its files under ``data_dir``."""
+    charm in ``charm_dir`` and keeping its files under ``data_dir``; its
+    uniter tells ``hook_observer`` of each hook it runs. Every delay and
+    timeout of the agent runs on ``clock``."""
     paths = UnitPaths(
         data_dir,
         unit,
@@ -61,6 +72,7 @@ def unit_agent(
         restart_delay=restart_delay,
         stop_timeout=stop_timeout,
         name=f"unit agent {unit}",
+        clock=clock,
     )
     # The agent's presence: `status` shows the agent as up while this runs.
     runner.start_worker("presence", lambda: state.agent_presence(unit))
@@ -74,6 +86,8 @@ def unit_agent(
             contexts,
             paths.socket,
             restart_delay=min(restart_delay, 1.0),
+            hook_observer=hook_observer,
+            clock=clock,
         ),
     )
     return runner

@@ -9,6 +9,7 @@ from the state dir as it is between two hooks (see ``Uniter``).
 
 from __future__ import annotations
 
+from agent_runtime.interfaces import IClock
 from agent_runtime.state import State
 from agent_runtime.state.model import Relation
 from agent_runtime.uniter.hook import Info, Kind
@@ -39,15 +40,15 @@ class Relationer:
     def fake_id(self) -> str:
         return f"{self.endpoint}:{self.relation_id}"
 
-    def build_queue(self, state: State) -> AliveHookQueue | DyingHookQueue:
+    def build_queue(self, state: State, clock: IClock) -> AliveHookQueue | DyingHookQueue:
         """A new queue from the committed state: alive (over a fresh relation-units
-        watcher) or dying, as the relation is."""
+        watcher) or dying, as the relation is; its timeouts run on ``clock``."""
         initial = self.statedir.state()
         if self.dying:
-            queue = DyingHookQueue(initial)
+            queue = DyingHookQueue(initial, clock=clock)
         else:
             watcher = state.watch_relation_units(self.relation_id, self.unit)
-            queue = AliveHookQueue(initial, watcher)
+            queue = AliveHookQueue(initial, watcher, clock=clock)
         self.queue = queue
         return queue
 

@@ -42,7 +42,7 @@ class RelationsMixin:
             result.set(None)  # left meanwhile: the worker has nothing to do
             return
         try:
-            result.set(relationer.build_queue(self.state))
+            result.set(relationer.build_queue(self.state, self._clock))
         except Exception as error:
             result.set_exception(error)
 

@@ -31,9 +31,12 @@ import gevent
 from gevent.event import Event
 from zope.interface import implementer
 
+from agent_runtime.clock import REAL_CLOCK
 from agent_runtime.errors import Dying, TerminateAgent
 from agent_runtime.interfaces import (
     IAbortableWorker,
+    IClock,
+    IHookObserver,
     INotifyWatchHandler,
     IReporter,
     IStringsWatchHandler,
@@ -41,6 +44,7 @@ from agent_runtime.interfaces import (
 from agent_runtime.state import DEAD, DYING, NotFound, State
 from agent_runtime.uniter.context import ContextRelation, HookContext
 from agent_runtime.uniter.hook import Info, Kind
+from agent_runtime.uniter.hookobserver import observed
 from agent_runtime.uniter.jujuc.contexts import ContextRegistry
 from agent_runtime.uniter.jujuc.server import Server
 from agent_runtime.uniter.opstate import COMMITTING, DONE, FAILED, PENDING, OpStateFile
@@ -98,6 +102,10 @@ class Uniter(RelationsMixin, GreenletWorker):
     outlives a hook that is still running when the uniter is asked to stop.
     ``paths`` say where the unit agent keeps its files.
     ``restart_delay`` is the delay of the watchers' and queues' Runner.
+    ``clock`` (an ``IClock``) times everything it waits for: that Runner's
+    delays, the hook queues' timeouts, the hook runner's progress lines and
+    kill grace, and the hook-tool server's shutdown.
+    ``hook_observer`` (an ``IHookObserver``) is told of each hook that ran.
     """
 
     def __init__(
@@ -110,6 +118,8 @@ class Uniter(RelationsMixin, GreenletWorker):
         socket_path: str,
         *,
         restart_delay: float = 1.0,
+        clock: IClock = REAL_CLOCK,
+        hook_observer: IHookObserver | None = None,
     ) -> None:
         super().__init__()
         self.state = state
@@ -120,6 +130,8 @@ class Uniter(RelationsMixin, GreenletWorker):
         self._contexts = contexts
         self._socket_path = socket_path
         self._restart_delay = restart_delay
+        self._clock = clock
+        self._hook_observer = hook_observer
         self._opfile = OpStateFile(paths.opstate)
         self._inbox: deque[tuple[Any, ...]] = deque()
         self._wake = Event()
@@ -167,10 +179,11 @@ class Uniter(RelationsMixin, GreenletWorker):
             lambda a, b: False,
             restart_delay=self._restart_delay,
             name=f"{self.unit} watchers",
+            clock=self._clock,
         )
         try:
             self._workers.start_worker(
-                "hook-tools", lambda: Server(self._socket_path, self._contexts)
+                "hook-tools", lambda: Server(self._socket_path, self._contexts, clock=self._clock)
             )
             self._operate()
         except _Stopped:
@@ -335,7 +348,9 @@ class Uniter(RelationsMixin, GreenletWorker):
                 context_id = self._contexts.register(context)
                 try:
                     log.info("%s: running %s hook", self.unit, name)
-                    run_hook(self.charm_dir, name, self._environment(info, context_id), self.unit)
+                    env = self._environment(info, context_id)
+                    with observed(self._hook_observer, self.unit, info.kind) as hook:
+                        hook.ran = run_hook(self.charm_dir, name, env, self.unit, clock=self._clock)
                 except HookFailed as error:
                     log.error("%s: %s", self.unit, error)
                     failed = True
