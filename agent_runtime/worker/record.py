@@ -37,6 +37,7 @@ class Record:
         "last_error",
         "policy",
         "recent",
+        "reports",
         "restarts",
         "resume",
         "running_since",
@@ -74,8 +75,10 @@ class Record:
         self.restarts = 0
         self.last_error: BaseException | None = None
         self.started_at: float | None = None
-        #: ``started_at`` as report() gives it, formatted once per instance.
+        #: ``started_at`` as report() gives it, and whether the worker
+        #: provides IReporter: found out once per instance, by report().
         self.started_text: str | None = None
+        self.reports: bool | None = None
         #: Clock time the running instance started, for ``reset_after``.
         self.running_since: float | None = None
         #: Failures since the last quiet run, and the clock times of the

@@ -27,13 +27,14 @@ def _when(timestamp: float | None) -> str | None:
     )
 
 
-#: A report, and the entries whose workers may have reports of their own.
+#: A report, and the entries whose workers have reports of their own.
 Snapshot = tuple[dict[str, Any], list[tuple[dict[str, Any], Any]]]
 
 
 def report_of(runner: Runner, records: dict[str, Any]) -> Snapshot:
     """The runner's report, from its loop's table (``records``), and the
-    (entry, worker) pairs for ``with_worker_reports``.
+    (entry, worker) pairs of the workers that provide ``IReporter``, for
+    ``with_worker_reports``.
 
     Per worker id: ``state`` (starting, started, stopping, waiting to
     restart), ``starts``, ``failures``, ``restarts`` (instances started again
@@ -46,7 +47,7 @@ def report_of(runner: Runner, records: dict[str, Any]) -> Snapshot:
     state = "stopped" if runner._dead else "stopping" if runner._dying else "started"
     now = runner._clock.now()
     workers = {}
-    running = []
+    reporters = []
     for id, record in sorted(records.items()):
         worker = record.worker
         if record.timer is not None:
@@ -73,21 +74,24 @@ def report_of(runner: Runner, records: dict[str, Any]) -> Snapshot:
             "restart-in": None if record.timer is None else max(record.due - now, 0.0),
         }
         if worker is not None:
-            running.append((entry, worker))
+            reports = record.reports
+            if reports is None:  # found out once per instance
+                reports = record.reports = IReporter.providedBy(worker)
+            if reports:
+                reporters.append((entry, worker))
     report: dict[str, Any] = {"state": state, "workers": workers}
     if runner.name:
         report["name"] = runner.name
-    return report, running
+    return report, reporters
 
 
 def with_worker_reports(snapshot: Snapshot) -> dict[str, Any]:
-    """The report of ``snapshot``, with the report of each worker that
-    provides ``IReporter`` in its entry (under "report")."""
-    report, running = snapshot
-    for entry, worker in running:
-        if IReporter.providedBy(worker):
-            try:
-                entry["report"] = worker.report()
-            except Exception as error:
-                entry["report"] = {"error": f"report failed: {error!r}"}
+    """The report of ``snapshot``, with each reporting worker's own report
+    in its entry (under "report")."""
+    report, reporters = snapshot
+    for entry, worker in reporters:
+        try:
+            entry["report"] = worker.report()
+        except Exception as error:
+            entry["report"] = {"error": f"report failed: {error!r}"}
     return report

@@ -289,7 +289,7 @@ class Runner:
         record.worker = worker
         record.starts += 1
         record.started_at = time.time()
-        record.started_text = None
+        record.started_text = record.reports = None
         record.running_since = self._clock.now()
         self._notify("started", record.id)
         if record.stopping:
