@@ -122,20 +122,22 @@ class ClockTimeout(BaseException):
         self.expired = False
         self._timer: ITimer | None = None
         self._greenlet: Any = None
+        self._armed: object | None = None  # a new token for each start()
 
     def start(self) -> ClockTimeout:
         """Arm it for the calling greenlet (``with`` does this). Returns self."""
         if self._greenlet is not None:
             raise RuntimeError(f"{self!r} is already running")
         self._greenlet = getcurrent()
+        self._armed = armed = object()
         self.expired = False
         if self.seconds is not None:
-            self._timer = self.clock.call_later(self.seconds, self._expire)
+            self._timer = self.clock.call_later(self.seconds, self._expire, armed)
         return self
 
     def cancel(self) -> None:
         """Disarm it: nothing is raised from now on. Safe to call many times."""
-        self._greenlet = None
+        self._greenlet = self._armed = None
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
@@ -144,16 +146,19 @@ class ClockTimeout(BaseException):
         """True while it is armed and has not expired."""
         return self._greenlet is not None and not self.expired
 
-    def _expire(self) -> None:
+    def _expire(self, armed: object) -> None:
         # A timer callback must not switch (it may run in the hub, or inside
         # ManualClock.advance() on the test's greenlet): the throw is left to
-        # the hub, which checks again that the block has not been left meanwhile.
+        # the hub, which checks again that the block has not been left (or
+        # left and entered again) meanwhile.
+        if armed is not self._armed:
+            return
         self.expired = True
-        if self._greenlet is not None:
-            get_hub().loop.run_callback(self._throw, self._greenlet)
+        get_hub().loop.run_callback(self._throw, armed)
 
-    def _throw(self, greenlet: Any) -> None:
-        if self._greenlet is greenlet and not greenlet.dead:
+    def _throw(self, armed: object) -> None:
+        greenlet = self._greenlet
+        if armed is self._armed and greenlet is not None and not greenlet.dead:
             greenlet.throw(self)
 
     def __enter__(self) -> ClockTimeout:

@@ -302,6 +302,19 @@ def test_clock_timeout_expiring_as_the_block_is_left_is_dropped():
     gevent.sleep(0)
 
 
+def test_clock_timeout_reentered_before_the_hub_throws_is_not_hit_by_the_old_expiry():
+    """An expiry of one run of a ClockTimeout never lands in a later run of it."""
+    clock = ManualClock()
+    deadline = ClockTimeout(clock, 1)
+    with deadline:
+        clock.advance(1)  # expired; its throw waits for the hub
+    with deadline:  # entered again at once, for another second
+        assert not deadline.expired
+        gevent.sleep(0)
+        gevent.sleep(0)
+    assert clock.pending_timers() == 0
+
+
 def test_clock_timeout_swallows_only_its_own_expiry():
     """Nested timeouts: the inner one's swallow does not hide the outer one,
     which reaches whoever catches it."""
