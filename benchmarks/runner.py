@@ -6,6 +6,7 @@
 2. restarts:   restarts per second of a worker that fails at once (delay 0).
 3. notify:     NotifyWorker handle() calls per second, in ping-pong.
 4. scaling:    start_worker + stop_worker pairs with 1,000 vs 100,000 idle workers.
+5. report:     Runner.report() of 10,000 workers (target: under 50 ms).
 
 Every figure is measured beside raw gevent code doing the same work, in the
 same process run (see ``_harness``); targets are printed, never asserted.
@@ -444,6 +445,86 @@ def _scaling(small: int, large: int, m: int) -> Benchmark:
     )
 
 
+# -- 5. report() of many workers ---------------------------------------------------------
+
+
+class _PlainRecord:
+    """What a report entry is made of, in a plain object: the raw baseline."""
+
+    __slots__ = ("consecutive", "failures", "last_error", "restarts", "started_text", "starts")
+
+    def __init__(self) -> None:
+        self.starts, self.failures, self.restarts, self.consecutive = 1, 0, 0, 0
+        self.last_error = None
+        self.started_text = "2026-01-01T00:00:00+00:00"
+
+
+def _raw_report(records: dict[str, _PlainRecord]) -> float:
+    elapsed = stopwatch()
+    workers = {}
+    for id, record in sorted(records.items()):
+        error = record.last_error
+        workers[id] = {
+            "state": "started",
+            "starts": record.starts,
+            "failures": record.failures,
+            "restarts": record.restarts,
+            "consecutive-failures": record.consecutive,
+            "last-error": None if error is None else repr(error),
+            "started-at": record.started_text,
+            "restart-in": None,
+        }
+    report = {"state": "started", "workers": workers}
+    seconds = elapsed()
+    if len(report["workers"]) != len(records):
+        raise RuntimeError("the raw report lost workers")
+    return seconds
+
+
+def _report(n: int) -> Benchmark:
+    @contextlib.contextmanager
+    def session() -> Iterator[Sequence[Variant]]:
+        population = _Population(n)
+        try:
+            runner = population.runner
+            runner.report()  # the first report formats each start time once, as in an agent
+            plain = {f"idle-{i}": _PlainRecord() for i in range(n)}
+
+            def report() -> float:
+                elapsed = stopwatch()
+                workers = runner.report()["workers"]
+                seconds = elapsed()
+                if len(workers) != n:
+                    raise RuntimeError(f"report() gave {len(workers)} workers, not {n}")
+                return seconds
+
+            yield (
+                Variant(
+                    "raw",
+                    f"the same dict built from a plain dict of {n:,} records",
+                    lambda: _raw_report(plain),
+                ),
+                Variant("runner", f"Runner.report(), {n:,} started idle workers", report),
+            )
+        finally:
+            population.close()
+
+    return Benchmark(
+        name="report",
+        title=f"5. report() of a runner holding {n:,} workers",
+        unit="time",
+        ops=n,
+        op_name="worker",
+        session=session,
+        ratios=[Ratio("runner", "raw")],
+        notes=[
+            "target: the runner's median under 50 ms (an operator's report, asked on demand)",
+            "runner: a request to the runner's loop, which builds one entry per record; "
+            "the caller then asks the workers that report themselves (none here)",
+        ],
+    )
+
+
 # -- the module's figures ----------------------------------------------------------------
 
 
@@ -455,12 +536,14 @@ def collect(config: Config) -> list[Benchmark]:
             _restarts(2_000),
             _notify(5_000),
             _scaling(1_000, 10_000, 300),
+            _report(10_000),
         ]
     return [
         _start_kill(10_000),
         _restarts(20_000),
         _notify(20_000),
         _scaling(1_000, 100_000, 1_000),
+        _report(10_000),
     ]
 
 
