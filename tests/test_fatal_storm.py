@@ -142,4 +142,8 @@ def test_wait_raises_the_most_important_of_a_storm_of_fatal_errors(round):
         if role in ("raise", "on-kill"):
             assert stopped_with is storm.errors[worker.id], f"seed {seed}: {worker.id}"
     assert runner.report()["workers"] == {}
+    print(
+        f"{WORKERS} workers, {len(observer.fatal_errors)} fatal errors at once "
+        f"({len(storm.workers)} workers started): wait() raised rank {error.rank}, the highest"
+    )
     gevent.sleep(0)
