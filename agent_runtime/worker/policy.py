@@ -29,7 +29,7 @@ from zope.interface import implementer
 from agent_runtime.interfaces import IRestartPolicy
 from agent_runtime.worker.backoff import Backoff
 
-__all__ = ["DEFAULT_POLICY", "RestartPolicy", "always_restart"]
+__all__ = ["DEFAULT_POLICY", "RestartPolicy", "always_restart", "checked_policy"]
 
 
 def always_restart(error: BaseException) -> bool:
@@ -116,3 +116,15 @@ class RestartPolicy:
 
 #: What a Runner uses for ids started without a policy, unless it was given one.
 DEFAULT_POLICY = RestartPolicy()
+
+
+def checked_policy(policy: IRestartPolicy | None, what: str) -> IRestartPolicy:
+    """``policy``, or ``DEFAULT_POLICY`` for None; ``TypeError`` naming
+    ``what`` if it does not provide ``IRestartPolicy``."""
+    if policy is None:
+        return DEFAULT_POLICY
+    if not IRestartPolicy.providedBy(policy):
+        raise TypeError(
+            f"{what} must provide IRestartPolicy (e.g. a RestartPolicy), not {policy!r}"
+        )
+    return policy

@@ -103,10 +103,16 @@ class Record:
         return self.consecutive
 
     def failed(self, error: BaseException, now: float) -> None:
-        """The instance that ``running_since`` describes stopped with ``error``."""
+        """The instance that ``running_since`` describes stopped with ``error``
+        (the same rule as ``consecutive_failures``, inline: it runs at every
+        failure)."""
         self.failures += 1
         self.last_error = error
-        self.consecutive = self.consecutive_failures(now) + 1
+        since, reset_after = self.running_since, self.policy.reset_after
+        if since is not None and reset_after is not None and now - since >= reset_after:
+            self.consecutive = 1
+        else:
+            self.consecutive += 1
 
     def plan_restart(self, error: BaseException, now: float, default_delay: float) -> float | None:
         """The seconds to wait before restarting after ``error`` (already

@@ -56,7 +56,7 @@ from agent_runtime.interfaces import (
 from agent_runtime.worker.base import Outcome
 from agent_runtime.worker.instance import run_instances
 from agent_runtime.worker.observer import RunnerObserver
-from agent_runtime.worker.policy import DEFAULT_POLICY
+from agent_runtime.worker.policy import checked_policy
 from agent_runtime.worker.record import Record, Start
 from agent_runtime.worker.report import report_of, with_worker_reports
 from agent_runtime.worker.shutdown import ABORT_GRACE, Shutdown
@@ -105,7 +105,7 @@ class Runner:
             raise ValueError(f"stop_timeout must be >= 0 seconds or None, not {stop_timeout!r}")
         if not IClock.providedBy(clock):
             raise TypeError(f"clock must provide IClock, not {clock!r}")
-        self._policy = _checked_policy(policy, "the runner's default policy")
+        self._policy = checked_policy(policy, "the runner's default policy")
         self._is_fatal = is_fatal
         self._more_important = more_important
         self._restart_delay = restart_delay
@@ -144,7 +144,7 @@ class Runner:
         if policy is None:
             policy = self._policy
         else:
-            policy = _checked_policy(policy, f"the policy of worker {id!r}")
+            policy = checked_policy(policy, f"the policy of worker {id!r}")
         self._inbox.put((self._on_start, id, start, policy))
 
     def stop_worker(self, id: str) -> None:
@@ -302,7 +302,8 @@ class Runner:
         record.worker = None
         record.resume = resume
         if error is not None:
-            record.failed(error, self._clock.now())
+            now = self._clock.now()
+            record.failed(error, now)
         record.started_at = record.running_since = None
         self._notify("exited", record.id, error)
         if error is not None:
@@ -319,12 +320,12 @@ class Runner:
             # A start request came while it was stopping: run it now, as a normal worker.
             record.stopping = False
             self._launch(record)
-        else:
-            self._restart(record, error)
+        else:  # a non-fatal error (a clean stop never gets here): ``now`` is its time
+            self._restart(record, error, now)
 
-    def _restart(self, record: Record, error: BaseException) -> None:
-        """Restart after the non-fatal ``error``, as the record's policy says."""
-        now = self._clock.now()
+    def _restart(self, record: Record, error: BaseException, now: float) -> None:
+        """Restart after the non-fatal ``error`` (that came at clock time
+        ``now``), as the record's policy says."""
         default_delay = self._restart_delay
         if default_delay is None:
             default_delay = _package.RESTART_DELAY
@@ -401,13 +402,3 @@ class Runner:
                 getattr(observer, event)(self, *args)
             except Exception:
                 log.exception("runner observer %r failed on %s%r", observer, event, args)
-
-
-def _checked_policy(policy: IRestartPolicy | None, what: str) -> IRestartPolicy:
-    if policy is None:
-        return DEFAULT_POLICY
-    if not IRestartPolicy.providedBy(policy):
-        raise TypeError(
-            f"{what} must provide IRestartPolicy (e.g. a RestartPolicy), not {policy!r}"
-        )
-    return policy
