@@ -178,6 +178,9 @@ def test_kill_9_at_random_points_loses_nothing_and_runs_no_committed_hook_twice(
             record.append(Kill(number, op.step, hook, len(hooks())))
             d.start(UNIT)
         wait_for(caught_up, timeout=60, what=f"app/0 to catch up (seed {seed})")
+        # Caught up may be what the files said before the last start: wait
+        # until the new process is up (its signal handlers are in place).
+        wait_for(lambda: d.agent(UNIT) == "up", timeout=30, what="app/0's agent up")
         d.signal(UNIT, signal.SIGTERM)
         assert d.exit_code(UNIT) == 0, d.log(UNIT)[-3000:]
     finally:
