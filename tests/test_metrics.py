@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import gevent
+import gevent.event
 import pytest
 from cli_support import DEADLINE, Running, cli_env, write_module
 from gevent import GreenletExit, socket
@@ -180,6 +181,7 @@ def test_a_start_function_that_raises_is_a_failure_without_a_start(runners, regi
     runner = runners(restart_delay=60, clock=ManualClock())
     metrics = RunnerMetrics(registry)
     metrics.observe(runner, label="mine")
+    metrics.observe(runner, label="again")  # changes nothing: counted once, as "mine"
 
     def start():
         raise OSError("no such device")
@@ -260,6 +262,25 @@ def test_a_reporter_that_fails_is_left_out_of_the_scrape(registry, server, caplo
     samples = scrape(server)
     assert only(samples, "agent_runtime_workers") == {}
     assert "failed to report" in caplog.text
+
+
+def test_a_reporter_that_hangs_is_left_out_after_the_timeout(registry, monkeypatch, caplog):
+    from zope.interface import implementer
+
+    from agent_runtime.agent import metrics
+    from agent_runtime.interfaces import IReporter
+
+    monkeypatch.setattr(metrics, "REPORT_TIMEOUT", 0.01)
+    never = gevent.event.Event()
+
+    @implementer(IReporter)
+    class Hangs:
+        def report(self):
+            never.wait()
+
+    RunnerMetrics(registry).observe(Hangs(), label="hangs")
+    assert only(parse(_exposition(registry)), "agent_runtime_workers") == {}
+    assert "did not report within 0.01 s" in caplog.text
 
 
 def test_observing_something_that_is_no_runner_is_refused(registry):

@@ -136,7 +136,10 @@ class RunnerMetrics(RunnerObserver):
 
     def observe(self, runner: Any, label: str | None = None) -> None:
         """Count what ``runner`` (a Runner, or any ``IReporter`` whose report
-        is a runner's) does from now on, under ``label``."""
+        is a runner's) does from now on, under ``label``. Observing it again
+        changes nothing."""
+        if any(observed is runner for observed, _ in self._reporters):
+            return
         label = label or runner_label(runner)
         if callable(getattr(runner, "add_observer", None)):
             self._labels[runner] = label
@@ -205,13 +208,18 @@ class _WorkersCollector:
 def _report(reporter: Any) -> dict[str, Any] | None:
     """``reporter.report()``, or None (logged) when it fails or takes too long:
     a scrape must answer, and an error must not reach the WSGI server."""
+    timeout = gevent.Timeout(REPORT_TIMEOUT)
+    timeout.start()
     try:
-        with gevent.Timeout(REPORT_TIMEOUT):
-            return reporter.report()
-    except gevent.Timeout:
+        return reporter.report()
+    except gevent.Timeout as expired:
+        if expired is not timeout:
+            raise
         log.warning("metrics: %r did not report within %g s", reporter, REPORT_TIMEOUT)
     except Exception:
         log.exception("metrics: %r failed to report", reporter)
+    finally:
+        timeout.close()
     return None
 
 
