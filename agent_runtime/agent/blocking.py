@@ -49,8 +49,9 @@ log = logging.getLogger("agent_runtime.blocking")
 #: Seconds; gevent's own default ``max_blocking_time``. The runtime keeps its
 #: blocking calls off the loop (the state's SQLite runs in a thread pool,
 #: hooks in child processes), so a tenth of a second without a switch is
-#: already a finding, and it is cheap: the monitor wakes ten times a second
-#: and each greenlet switch costs a fraction of a microsecond more.
+#: already a finding. The monitor thread wakes once per threshold; gevent's
+#: trace function adds about a microsecond to every greenlet switch, whatever
+#: the threshold (docs/operations.md has the figures).
 DEFAULT_THRESHOLD = 0.1
 #: The attribute the Runner sets on the greenlet that starts a worker:
 #: ``(runner name or None, worker id)``.
