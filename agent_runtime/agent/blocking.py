@@ -92,13 +92,16 @@ def _describe(greenlet: Any) -> tuple[str, str | None]:
     return text, chain[0][1]
 
 
-def _where(hub: Any) -> str:
-    """The innermost frames running on the hub's thread, innermost first."""
+def _where(hub: Any, greenlet: Any) -> str:
+    """Where ``greenlet`` blocks: the innermost frames running on the hub's
+    thread, innermost first; "" when the block has ended meanwhile (the
+    greenlet no longer runs: it has a frame of its own again)."""
     frame = sys._current_frames().get(hub.thread_ident)
-    if frame is None:
-        return "?"
+    if frame is None or getattr(greenlet, "gr_frame", None) is not None:
+        return ""
     stack = traceback.extract_stack(frame, limit=_FRAMES)
-    return " < ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in stack[::-1])
+    frames = (f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in stack[::-1])
+    return f", at {' < '.join(frames)}"
 
 
 class _Block:
@@ -258,10 +261,10 @@ class BlockingMonitor:
             hub.loop.run_callback_threadsafe(self._ended, block)
         if due:
             log.warning(
-                "the event loop has been blocked for more than %.2f s by %s, at %s",
+                "the event loop has been blocked for more than %.2f s by %s%s",
                 seconds,
                 block.who,
-                _where(hub),
+                _where(hub, event.greenlet),
                 extra={"worker": block.worker, "blocked_seconds": round(seconds, 3)},
             )
 
