@@ -35,8 +35,11 @@ class World:
             plain=UNIT_HOOKS + DB_HOOKS,
             hooks={
                 "config-changed": 'config-get title > "$data/title"',
+                # Written aside and renamed: a test may read the file while a
+                # later relation-changed rewrites it.
                 "db-relation-changed": (
-                    'relation-get - > "$data/db-$(echo $JUJU_REMOTE_UNIT | tr / -)"'
+                    'f="$data/db-$(echo $JUJU_REMOTE_UNIT | tr / -)"; '
+                    'relation-get - > "$f.new" && mv "$f.new" "$f"'
                 ),
             },
         )
