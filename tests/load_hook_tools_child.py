@@ -1,10 +1,16 @@
-"""A hook of the hook-tools load test (test_load_hook_tools.py), run as a
-process with ``python -I -S``, as the installed hook tools run:
+"""The processes of the hook-tools load test (test_load_hook_tools.py), run
+with ``python -I -S``, as the installed hook tools run.
 
-    python -I -S load_hook_tools_child.py TOOLS_DIR GATE LOOPS RELATION UNIT
+``launch DIR``: the launcher. It reads from stdin a JSON list of hooks
+(``{"argv": [...], "env": {...}}``), starts them all, prints ``spawned`` when
+it has, waits for them and prints one JSON line: per hook, ``[exit code,
+stdout, stderr]``. (The test starts this one small process rather than 200:
+forking the big test process 200 times takes a minute on a busy machine.)
+Each hook's output goes to files in DIR.
 
-It waits (60 s at most) until the file GATE exists, so that all the hooks
-call at once, then LOOPS times calls, through the installed client module
+``hook TOOLS_DIR GATE LOOPS RELATION UNIT``: one hook. It waits (60 s at
+most) until the file GATE exists, so that all the hooks call at once, then
+LOOPS times calls, through the installed client module
 (``TOOLS_DIR/_jujuc_client.py``) and the agent of ``$JUJU_AGENT_SOCKET``:
 ``config-get title``, ``relation-set -r db:RELATION key=v<loop>``,
 ``relation-get -r db:RELATION key UNIT`` and ``relation-get -r db:RELATION
@@ -15,11 +21,43 @@ A failure of the client itself is a line ``["error", message]``.
 
 import json
 import os
+import subprocess
 import sys
 import time
 
 
-def main(tools: str, gate: str, loops: int, relation: str, unit: str) -> int:
+def launch(directory: str) -> int:
+    hooks = json.load(sys.stdin)
+    running = []
+    for index, hook in enumerate(hooks):
+        with (
+            open(os.path.join(directory, f"{index}.out"), "wb") as out,
+            open(os.path.join(directory, f"{index}.err"), "wb") as err,
+        ):
+            running.append(
+                subprocess.Popen(
+                    hook["argv"],
+                    env=hook["env"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    cwd="/",
+                )
+            )
+    print("spawned", flush=True)
+    results = []
+    for index, process in enumerate(running):
+        code = process.wait()
+        with open(os.path.join(directory, f"{index}.out"), "rb") as out:
+            stdout = out.read().decode()
+        with open(os.path.join(directory, f"{index}.err"), "rb") as err:
+            stderr = err.read().decode()
+        results.append([code, stdout, stderr])
+    print(json.dumps(results), flush=True)
+    return 0
+
+
+def hook(tools: str, gate: str, loops: int, relation: str, unit: str) -> int:
     sys.path.insert(0, tools)
     import _jujuc_client as client
 
@@ -47,5 +85,7 @@ def main(tools: str, gate: str, loops: int, relation: str, unit: str) -> int:
 
 
 if __name__ == "__main__":
-    tools, gate, loops, relation, unit = sys.argv[1:]
-    sys.exit(main(tools, gate, int(loops), relation, unit))
+    if sys.argv[1] == "launch":
+        sys.exit(launch(sys.argv[2]))
+    tools, gate, loops, relation, unit = sys.argv[2:]
+    sys.exit(hook(tools, gate, int(loops), relation, unit))

@@ -129,7 +129,7 @@ def change(state, relation_id: int, rng, in_scope: list[str], left: list[str], k
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize(
     "kills",
-    [5, pytest.param(40, marks=[pytest.mark.long, pytest.mark.timeout(600)])],
+    [5, pytest.param(40, marks=[pytest.mark.long, pytest.mark.timeout(900)])],
 )
 def test_kill_9_at_random_points_loses_nothing_and_runs_no_committed_hook_twice(deployment, kills):
     d = deployment

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -187,7 +188,8 @@ def open_fds() -> set[str]:
 
 # gevent.subprocess forks; Python 3.12+ warns about fork() in a process with
 # threads (pytest-timeout's). The children exec at once, so the warning is moot.
-@pytest.mark.long  # about 30 s on two cores
+@pytest.mark.long  # 20-30 s on two cores; minutes beside a busy test matrix
+@pytest.mark.timeout(900)
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_every_legitimate_call_is_answered_while_garbage_flies(tmp_path):
     seed, rng = seeded("hook tools under load")
@@ -215,43 +217,52 @@ def test_every_legitimate_call_is_answered_while_garbage_flies(tmp_path):
                     "UNIT": f"u/{index}",
                 }
                 if index < PY_HOOKS:
-                    argv = [sys.executable, "-I", "-S", CHILD, str(tools), str(gate), str(LOOPS)]
-                    argv += [env["R"], env["UNIT"]]
+                    argv = [sys.executable, "-I", "-S", CHILD, "hook", str(tools), str(gate)]
+                    argv += [str(LOOPS), env["R"], env["UNIT"]]
                 else:
                     argv = [str(shell_hook)]
-                hooks.append(
-                    subprocess.Popen(
-                        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/"
-                    )
-                )
-            outputs = [gevent.spawn(hook.communicate) for hook in hooks]
+                hooks.append({"argv": argv, "env": env})
+            outputs = tmp_path / "outputs"
+            outputs.mkdir()
+            launcher = subprocess.Popen(
+                [sys.executable, "-I", "-S", CHILD, "launch", str(outputs)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # the launcher and its hooks: one process group
+            )
             stop = Event()
             fuzzers = [Fuzzer(srv.socket_path, registry, tokens, rng) for _ in range(FUZZERS)]
-            fuzzing = [gevent.spawn(f.run, stop) for f in fuzzers]
+            fuzzing = []
             try:
+                launcher.stdin.write(json.dumps(hooks).encode())
+                launcher.stdin.close()
+                with gevent.Timeout(LONG_WAIT * 12, AssertionError("the hooks did not start")):
+                    assert launcher.stdout.readline() == b"spawned\n"
+                fuzzing = [gevent.spawn(f.run, stop) for f in fuzzers]
                 gevent.sleep(0.2)  # the fuzzers first, then every hook at once
                 gate.touch()
-                gevent.joinall(outputs, timeout=LONG_WAIT * 12)
-                assert all(o.ready() for o in outputs), "hooks did not finish in time"
+                with gevent.Timeout(LONG_WAIT * 30, AssertionError("the hooks did not finish")):
+                    results = json.loads(launcher.stdout.read())
+                    launcher.wait()
                 stop.set()
                 gevent.joinall(fuzzing, timeout=LONG_WAIT, raise_error=True)
             finally:
                 stop.set()
-                gevent.killall(fuzzing + outputs, timeout=LONG_WAIT)
-                for hook in hooks:
-                    if hook.poll() is None:
-                        hook.kill()
-                        hook.wait()
+                gevent.killall(fuzzing, timeout=LONG_WAIT)
+                if launcher.poll() is None:
+                    os.killpg(launcher.pid, signal.SIGKILL)
+                    launcher.wait()
+                launcher.stdout.close()
             response = call(srv.socket_path, tokens[0], "config-get", ["title"])
             assert (response["code"], response["stdout"]) == (0, b"title-0\n")
             assert not srv.stopped
 
+    assert launcher.returncode == 0 and len(results) == len(tokens)
     calls = 0
-    for index, (hook, output) in enumerate(zip(hooks, outputs, strict=True)):
-        stdout, stderr = output.value
-        assert (hook.returncode, stderr) == (0, b""), f"seed {seed}: hook {index}"
+    for index, (code, stdout, stderr) in enumerate(results):
+        assert (code, stderr) == (0, ""), f"seed {seed}: hook {index}: {stdout[-500:]}"
         if index >= PY_HOOKS:
-            assert stdout.decode() == expected_shell_output(index), f"hook {index}"
+            assert stdout == expected_shell_output(index), f"hook {index}"
             calls += 3 * SHELL_LOOPS
             assert contexts[index].relations[index % 7 + 1].local.data == {"key": f"s{SHELL_LOOPS}"}
             continue

@@ -73,7 +73,7 @@ def check_files(path: str, state: State) -> None:
     "rounds, most",  # kills, and the most writes before one
     [
         pytest.param(ROUNDS, 1500, id="5-kills"),
-        pytest.param(100, 200, marks=pytest.mark.long, id="100-kills"),
+        pytest.param(100, 200, marks=[pytest.mark.long, pytest.mark.timeout(900)], id="100-kills"),
     ],
 )
 def test_sigkill_during_writes_never_tears_a_file(tmp_path, rounds, most):
