@@ -13,6 +13,10 @@ from gevent import subprocess  # gevent.subprocess reaps every child: see test_e
 
 from agent_runtime.testing import LONG_WAIT, wait_for
 
+#: Real seconds to wait for what unit agents (processes running hook
+#: processes) should do: generous, for a loaded CI machine.
+E2E_WAIT = 30.0
+
 REPO = Path(__file__).resolve().parent.parent
 CHARMS = REPO / "examples" / "charms"
 
@@ -94,7 +98,11 @@ class Deployment:
     def hooks(self, unit: str) -> list[str]:
         return self.read(unit, "hooks.log").splitlines()
 
-    def wait_file(self, unit: str, name: str, text: str, timeout: float = 30) -> None:
+    def wait_until(self, condition, what: str | None = None, timeout: float = E2E_WAIT) -> None:
+        """``wait_for`` with the patience agents need (``E2E_WAIT``)."""
+        wait_for(condition, timeout=timeout, what=what)
+
+    def wait_file(self, unit: str, name: str, text: str, timeout: float = E2E_WAIT) -> None:
         wait_for(
             lambda: text in self.read(unit, name),
             timeout=timeout,

@@ -13,8 +13,6 @@ import signal
 
 import pytest
 
-from agent_runtime.testing import wait_for
-
 from e2e_support import Deployment
 
 
@@ -45,7 +43,7 @@ def both_started(d: Deployment) -> None:
     d.start("webapp/0")
     d.wait_file("webapp/0", "status", "started")
     d.wait_file("kvdb/0", "status", "started")
-    wait_for(lambda: d.agent("kvdb/0") == d.agent("webapp/0") == "up", what="both agents up")
+    d.wait_until(lambda: d.agent("kvdb/0") == d.agent("webapp/0") == "up", what="both agents up")
 
 
 def test_two_charms_relate_configure_scale_and_leave(any_deployment):
@@ -60,7 +58,7 @@ def test_two_charms_relate_configure_scale_and_leave(any_deployment):
     d.cli("set-config", "webapp", "port=9090", "title=Hi there")
     d.wait_file("webapp/0", "app.conf", "port=9090")
     assert "title=Hi there" in d.read("webapp/0", "app.conf")
-    wait_for(lambda: d.units("webapp")["webapp/0"]["ports"] == ["9090/tcp"])
+    d.wait_until(lambda: d.units("webapp")["webapp/0"]["ports"] == ["9090/tcp"])
 
     d.cli("set-config", "kvdb", "user=admin")
     d.wait_file("webapp/0", "db.conf", "user=admin")
@@ -70,14 +68,14 @@ def test_two_charms_relate_configure_scale_and_leave(any_deployment):
     d.wait_file("webapp/1", "db.conf", "user=admin")
     d.wait_file("webapp/0", "peers", "webapp/1")
     d.wait_file("webapp/1", "peers", "webapp/0")
-    wait_for(lambda: d.agent("webapp/1") == "up", what="webapp/1's agent up")
+    d.wait_until(lambda: d.agent("webapp/1") == "up", what="webapp/1's agent up")
 
     d.cli("destroy-unit", "webapp/1")
     assert d.exit_code("webapp/1") == 0, d.log("webapp/1")
     assert "unit webapp/1 is dead" in d.log("webapp/1")
     d.wait_file("kvdb/0", "grants", "webapp/0")
-    wait_for(lambda: "webapp/1" not in d.read("kvdb/0", "grants"))
-    wait_for(lambda: "webapp/1" not in d.read("webapp/0", "peers"))
+    d.wait_until(lambda: "webapp/1" not in d.read("kvdb/0", "grants"))
+    d.wait_until(lambda: "webapp/1" not in d.read("webapp/0", "peers"))
 
     assert d.hooks("webapp/1")[:3] == START
     assert d.hooks("webapp/1")[-3:] == [
@@ -118,7 +116,7 @@ def test_an_agent_killed_with_sigkill_is_down(any_deployment):
     # On ZooKeeper its ephemeral presence node goes when the server expires
     # its session (the URL's ?timeout=2); on SQLite, a reader on the same host
     # sees that its process is gone.
-    wait_for(lambda: d.agent("kvdb/0") == "down", timeout=30, what="kvdb/0's agent down")
+    d.wait_until(lambda: d.agent("kvdb/0") == "down", what="kvdb/0's agent down")
     status = d.status()
     assert status["services"]["kvdb"]["units"]["kvdb/0"]["life"] == "alive"  # only the agent died
     assert status["services"]["webapp"]["units"]["webapp/0"]["agent"] == "up"
@@ -144,7 +142,7 @@ def test_kill_9_in_a_hook_then_a_restart_runs_no_committed_hook_twice(deployment
     d.wait_file("webapp/0", "status", "started")
     gate.unlink()
     d.cli("set-config", "webapp", "title=interrupted")
-    wait_for(lambda: d.hooks("webapp/0") == [*START, "config-changed -"])  # blocked in it
+    d.wait_until(lambda: d.hooks("webapp/0") == [*START, "config-changed -"])  # blocked in it
     d.signal("webapp/0", signal.SIGKILL)
     assert d.exit_code("webapp/0") == -signal.SIGKILL, d.log("webapp/0")
     state_file = d.home / "units" / "webapp-0" / "state" / "uniter.yaml"
@@ -154,7 +152,7 @@ def test_kill_9_in_a_hook_then_a_restart_runs_no_committed_hook_twice(deployment
     gate.touch()
     d.start("webapp/0")
     d.wait_file("webapp/0", "app.conf", "title=interrupted")
-    wait_for(lambda: "step: done" in state_file.read_text())
+    d.wait_until(lambda: "step: done" in state_file.read_text())
     hooks = d.hooks("webapp/0")
     assert hooks.count("install -") == 1
     assert hooks.count("start -") == 1
@@ -173,7 +171,7 @@ def test_sigterm_stops_an_idle_agent_cleanly(deployment):
     assert "unit agent kvdb/0 stopped" in d.log("kvdb/0")
     # The unit is not destroyed: run the agent again and it goes on.
     d.start("kvdb/0")
-    wait_for(lambda: d.hooks("kvdb/0").count("config-changed -") == 2)
+    d.wait_until(lambda: d.hooks("kvdb/0").count("config-changed -") == 2)
     assert d.hooks("kvdb/0").count("install -") == 1
 
 
@@ -188,7 +186,7 @@ def test_sigterm_during_a_long_hook_stops_after_the_grace_period(deployment):
     )
     d.cli("deploy", "kvdb", "--charm", str(d.charms / "kvdb"), "-n", "1")
     d.start("kvdb/0", "--stop-timeout", "0.5")
-    wait_for(lambda: d.hooks("kvdb/0")[-1:] == ["start -"])
+    d.wait_until(lambda: d.hooks("kvdb/0")[-1:] == ["start -"])
     d.signal("kvdb/0", signal.SIGTERM)
     assert d.exit_code("kvdb/0") in (0, 1)  # stopped: the hook was killed
     assert "did not stop in time" in d.log("kvdb/0")
@@ -226,7 +224,7 @@ def test_report_shows_a_running_agents_workers(deployment):
     d.cli("deploy", "kvdb", "--charm", str(d.charms / "kvdb"), "-n", "1")
     d.start("kvdb/0")
     d.wait_file("kvdb/0", "status", "started")
-    wait_for(lambda: d.cli("report", "kvdb/0", check=False).returncode == 0)
+    d.wait_until(lambda: d.cli("report", "kvdb/0", check=False).returncode == 0)
     report = json.loads(d.cli("report", "kvdb/0", "--format", "json").stdout)
     uniter = report["workers"]["uniter"]
     assert uniter["state"] == "started"

@@ -466,7 +466,7 @@ def agents(zookeeper, tmp_path):
             d.start(unit)
         d.cli("relate", "webapp", "kvdb")
         d.wait_file("webapp/0", "db.conf", "password=")
-        wait_for(lambda: agents_are(d, "up"), what="both agents up")
+        d.wait_until(lambda: agents_are(d, "up"), what="both agents up")
         yield d
     finally:
         d.close()
@@ -488,11 +488,12 @@ def wait_log(d: Deployment, unit: str, line: str, timeout: float = EXPIRY_WAIT) 
 def settled(d: Deployment) -> dict[str, list[str]]:
     """The hooks each agent ran, once both are idle: their last status is
     "active" (set when a hook is committed) and the relation has settled."""
-    wait_for(
+    d.wait_until(
         lambda: all(
             d.status()["services"][u.partition("/")[0]]["units"][u]["status"] == "active"
             for u in AGENTS
-        )
+        ),
+        what="both agents idle",
     )
     return {unit: d.hooks(unit) for unit in AGENTS}
 
