@@ -203,6 +203,26 @@ def test_abort_does_not_wait_for_the_grace_period(runners):
     assert check_killed(runner) is None
 
 
+def test_abort_in_the_turn_a_worker_was_started_stops_at_once(runners, caplog):
+    # The start greenlet has not run yet when abort() kills it: it must not be
+    # left for ABORT_GRACE and reported as a worker that would not stop.
+    clock = ManualClock()
+    runner = runners(stop_timeout=None, clock=clock)
+    started: list[str] = []
+    release = Event()
+    runner.start_worker(
+        "fresh", lambda: started.append("fresh") or SimpleWorker(ignore_stop(release))
+    )
+    runner.abort()
+    try:
+        assert check_killed(runner) is None  # no Unstopped, no clock advance needed
+        assert started == []  # its start function never ran
+        assert clock.pending_timers() == 0
+        assert "would not stop" not in caplog.text
+    finally:
+        release.set()
+
+
 def test_stopped_workers_do_not_arm_the_grace_period_timer(runners):
     clock = ManualClock()
     runner = runners(stop_timeout=5, clock=clock)

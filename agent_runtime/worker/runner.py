@@ -119,7 +119,7 @@ class Runner:
         self._records: dict[str, Record] = {}
         self._dying = False
         self._final_error: BaseException | None = None
-        self._shutdown = Shutdown(clock, stop_timeout, self._records, self._post)
+        self._shutdown = Shutdown(clock, stop_timeout, self._records, self._post, self._on_done)
 
         self._inbox: SimpleQueue = SimpleQueue()
         self._kill_requested = False

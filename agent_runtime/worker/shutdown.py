@@ -16,6 +16,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gevent.event import AsyncResult
+from greenlet import greenlet as RawGreenlet
+
 from agent_runtime.errors import Unstopped
 from agent_runtime.interfaces import IClock
 from agent_runtime.worker.base import Outcome
@@ -37,7 +40,7 @@ class Shutdown:
     outright kill, the ids given up on. Touched only by that loop greenlet;
     ``post(handler)`` sends the loop a message."""
 
-    __slots__ = ("_clock", "_post", "_records", "_timer", "timeout", "unstopped")
+    __slots__ = ("_clock", "_done", "_post", "_records", "_timer", "timeout", "unstopped")
 
     def __init__(
         self,
@@ -45,11 +48,14 @@ class Shutdown:
         timeout: float | None,
         records: dict[str, Record],
         post: Callable[..., Any],
+        done: Callable[[Record, BaseException | None, AsyncResult], None],
     ) -> None:
         self._clock = clock
         self.timeout = timeout
         self._records = records
         self._post = post
+        #: The loop's handler of an instance that ended (``Runner._on_done``).
+        self._done = done
         self._timer = None
         #: The ids abandoned, in the order they were.
         self.unstopped: list[str] = []
@@ -65,9 +71,17 @@ class Shutdown:
         self.cancel()
         if not self._records:
             return
-        for record in self._records.values():
+        for record in list(self._records.values()):
+            instance = record.instance
+            if not instance.dead and not RawGreenlet.__bool__(instance):
+                # Scheduled but never run (aborted in the turn it was started):
+                # a kill would keep it from ever running, so it could never say
+                # it is done. It started nothing: it is done now.
+                instance.kill(block=False)
+                self._post(self._done, record, None, AsyncResult())
+                continue
             log.error("worker %r did not stop in time: killing it outright", record.id)
-            record.instance.kill(Abort, block=False)
+            instance.kill(Abort, block=False)
         self._timer = self._clock.call_later(ABORT_GRACE, self._post, self.abandon)
 
     def abandon(self) -> None:
