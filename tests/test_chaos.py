@@ -30,7 +30,9 @@ from collections import Counter, defaultdict
 import gevent
 import pytest
 from gevent.event import Event
+from zope.interface.verify import verifyObject
 
+from agent_runtime.interfaces import IRunnerObserver
 from agent_runtime.testing import check_killed
 from agent_runtime.worker import Backoff, RestartPolicy, Runner, RunnerObserver, SimpleWorker
 
@@ -158,6 +160,7 @@ def test_a_thousand_workers_failing_at_random(caplog):
     seed, rng = seeded("chaos")
     chaos = Chaos(rng)
     heard = Heard()
+    verifyObject(IRunnerObserver, heard)
     policy = RestartPolicy(backoff=BACKOFF, reset_after=2.0, should_restart=restartable, random=rng)
     runner = Runner(
         lambda error: False,

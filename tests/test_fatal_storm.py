@@ -14,7 +14,9 @@ from __future__ import annotations
 import gevent
 import pytest
 from gevent.event import Event
+from zope.interface.verify import verifyObject
 
+from agent_runtime.interfaces import IRunnerObserver
 from agent_runtime.testing import LONG_WAIT, check_killed, wait_for
 from agent_runtime.worker import Runner, RunnerObserver, SimpleWorker
 
@@ -117,6 +119,7 @@ def test_wait_raises_the_most_important_of_a_storm_of_fatal_errors(round):
     ranks = dict(zip(fatal_ids, rng.sample(range(10 * WORKERS), len(fatal_ids)), strict=True))
     storm = Storm(roles, ranks)
     observer = Heard()
+    verifyObject(IRunnerObserver, observer)
     runner = Runner(is_fatal, more_important, restart_delay=0, observers=[observer])
     try:
         for id in ids:
