@@ -46,14 +46,14 @@ def _get_ignoring_abort(result: AsyncResult):
             continue  # parked between instances: the loop has our "done" already
 
 
-def _abort_or_kill(id: str, worker: IWorker) -> None:
+def _abort_or_kill(what: str, worker: IWorker) -> None:
     try:
         if IAbortableWorker.providedBy(worker):
             worker.abort()
         else:
             worker.kill()
     except Exception:
-        log.exception("stopping abandoned worker %r raised", id)
+        log.exception("stopping abandoned %s raised", what)
 
 
 def _note(error: BaseException, note: str) -> None:
@@ -78,12 +78,24 @@ def run_instances(runner: Runner, record: Any, start: Start | None) -> None:
 
 
 def _run_instance(runner: Runner, record: Any, start: Start) -> BaseException | None:
-    """Start a worker, report it, wait for it; return how it ended.
+    """Start a worker, report it, wait for it; return how it ended."""
+    log.info("start %r", record.id)
+    return run_worker(
+        f"worker {record.id!r}",
+        start,
+        lambda worker: runner._post(runner._on_started, record, worker),
+    )
+
+
+def run_worker(what: str, start: Start, started: Callable[[IWorker], None]) -> BaseException | None:
+    """Call ``start``, hand the worker it returns to ``started``, wait for the
+    worker; return how it ended (None: cleanly or never started). The Runner
+    and the dependency engine run each instance this way.
 
     ``Abort`` (the grace period is over) ends a start function, and aborts
     a running worker, then goes on waiting for it; ``Abandon`` (the loop
-    gave up) takes the worker down with this greenlet."""
-    log.info("start %r", record.id)
+    gave up) takes the worker down with this greenlet. ``what`` names the
+    worker in errors ("worker 'x'", "manifold 'y'")."""
     try:
         worker = start()
     except (GreenletExit, Abort):
@@ -91,22 +103,21 @@ def _run_instance(runner: Runner, record: Any, start: Start) -> BaseException | 
     except Abandon:
         raise
     except BaseException as error:
-        _note(error, f"raised by the start function of worker {record.id!r}")
+        _note(error, f"raised by the start function of {what}")
         return error
     if not IWorker.providedBy(worker):
         return TypeError(
-            f"the start function of worker {record.id!r} returned {worker!r}, "
-            "which does not provide IWorker"
+            f"the start function of {what} returned {worker!r}, which does not provide IWorker"
         )
-    runner._post(runner._on_started, record, worker)
+    started(worker)
     while True:
         try:
             worker.wait()
         except Abort:
-            _abort_or_kill(record.id, worker)
+            _abort_or_kill(what, worker)
             continue
         except Abandon:
-            _abort_or_kill(record.id, worker)
+            _abort_or_kill(what, worker)
             raise
         except GreenletExit:
             return None

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gevent import GreenletExit
-
-from agent_runtime.interfaces import IWorker
-
-# The Runner's: the same exceptions and helpers for the same protocol.
-from agent_runtime.worker.instance import Abandon, Abort, _abort_or_kill, _note
+# The Runner's: the same exceptions and the same way of running one instance.
+from agent_runtime.worker.instance import Abandon, run_worker
 
 if TYPE_CHECKING:
     from agent_runtime.worker.dependency.context import Context
@@ -38,36 +34,14 @@ def run_instance(engine: Engine, record: Any, context: Context) -> None:
 
 
 def _run(engine: Engine, record: Any, context: Context) -> BaseException | None:
-    name = record.name
-    try:
+    def start():
         try:
-            worker = record.manifold.start(context)
+            return record.manifold.start(context)
         finally:
             context.expire()
-    except (GreenletExit, Abort):
-        return None
-    except Abandon:
-        raise
-    except BaseException as error:
-        _note(error, f"raised by the start function of manifold {name!r}")
-        return error
-    if not IWorker.providedBy(worker):
-        return TypeError(
-            f"the start function of manifold {name!r} returned {worker!r}, "
-            "which does not provide IWorker"
-        )
-    engine._post(engine._on_started, record, worker)
-    while True:
-        try:
-            worker.wait()
-        except Abort:
-            _abort_or_kill(name, worker)
-            continue
-        except Abandon:
-            _abort_or_kill(name, worker)
-            raise
-        except GreenletExit:
-            return None
-        except BaseException as error:
-            return error
-        return None
+
+    return run_worker(
+        f"manifold {record.name!r}",
+        start,
+        lambda worker: engine._post(engine._on_started, record, worker),
+    )
