@@ -16,7 +16,16 @@ from zope.interface import implementer
 import agent_runtime.state as state_api
 from agent_runtime.interfaces import INotifyWatchHandler
 
-__all__ = ["PATIENCE", "EventStamper", "Recorder", "Rereader", "get", "median_seconds", "wait"]
+__all__ = [
+    "PATIENCE",
+    "EventStamper",
+    "Recorder",
+    "Rereader",
+    "get",
+    "median_seconds",
+    "time_write_to_event",
+    "wait",
+]
 
 #: How long any single wait may take before it is a failure (a lost event
 #: would otherwise hang the run).
@@ -107,3 +116,39 @@ class Rereader:
         self.events += 1
         if self.last_read == self.final:
             self.saw_final.set()
+
+
+def time_write_to_event(
+    writer: state_api.State,
+    reader: state_api.State,
+    counter: list[int],
+    rounds: int,
+    warm: int,
+    read_back: bool,
+) -> list[float]:
+    """Seconds from ``writer.update_environ_config({"n": i})`` to the event on
+    ``reader``'s environ watcher (with ``read_back``: to its
+    ``environ_config()`` returning n == i), for each of ``rounds`` writes
+    after ``warm`` untimed ones. ``counter[0]`` numbers the writes."""
+    watcher = reader.watch_environ_config()
+    read = (lambda: reader.environ_config().get("n")) if read_back else None
+    stamper = EventStamper(watcher, read)
+    samples: list[float] = []
+    try:
+        get(stamper.out, "initial event")
+        for round_ in range(warm + rounds):
+            while not stamper.out.empty():  # nothing stale counts
+                stamper.out.get()
+            counter[0] += 1
+            value = counter[0]
+            start = time.perf_counter()
+            writer.update_environ_config({"n": value})
+            while True:
+                arrived, seen = get(stamper.out, "event after a write")
+                if not read_back or seen == value:
+                    break
+            if round_ >= warm:
+                samples.append(arrived - start)
+    finally:
+        stamper.close()
+    return samples

@@ -50,11 +50,11 @@ from agent_runtime.worker import NotifyWorker
 from benchmarks._harness import Benchmark, Config, Ratio, Target, Variant, run_cli, stopwatch
 from benchmarks._watching import (
     PATIENCE,
-    EventStamper,
     Recorder,
     Rereader,
     get,
     median_seconds,
+    time_write_to_event,
     wait,
 )
 
@@ -132,26 +132,7 @@ def _latency(k: int) -> Benchmark:
     warm = 3  # untimed rounds at the start of each run
 
     def state_run(state: state_api.State, counter: list[int], read_back: bool) -> float:
-        watcher = state.watch_environ_config()
-        read = (lambda: state.environ_config().get("n")) if read_back else None
-        stamper = EventStamper(watcher, read)
-        try:
-            get(stamper.out, "initial event")
-            samples = []
-            for round_ in range(warm + k):
-                counter[0] += 1
-                value = counter[0]
-                start = time.perf_counter()
-                state.update_environ_config({"n": value})
-                while True:
-                    arrived, seen = get(stamper.out, "event after a write")
-                    if not read_back or seen == value:
-                        break
-                if round_ >= warm:
-                    samples.append(arrived - start)
-            return median_seconds(samples)
-        finally:
-            stamper.close()
+        return median_seconds(time_write_to_event(state, state, counter, k, warm, read_back))
 
     @contextlib.contextmanager
     def session() -> Iterator[Sequence[Variant]]:

@@ -62,6 +62,7 @@ from benchmarks._watching import (
     Rereader,
     get,
     median_seconds,
+    time_write_to_event,
     wait,
 )
 
@@ -311,27 +312,9 @@ def _latency(hosts: str, server: str, k: int, warmup: int) -> Benchmark:
                 return median_seconds(samples)
 
             def state_run(read_back: bool) -> float:
-                watcher = reader_state.watch_environ_config()
-                read = (lambda: reader_state.environ_config().get("n")) if read_back else None
-                stamper = EventStamper(watcher, read)
-                samples = []
-                try:
-                    get(stamper.out, "initial event")
-                    for round_ in range(warm + k):
-                        while not stamper.out.empty():  # nothing stale counts
-                            stamper.out.get()
-                        counter[0] += 1
-                        value = counter[0]
-                        start = time.perf_counter()
-                        writer_state.update_environ_config({"n": value})
-                        while True:
-                            arrived, got = get(stamper.out, "event after a write")
-                            if not read_back or got == value:
-                                break
-                        if round_ >= warm:
-                            samples.append(arrived - start)
-                finally:
-                    stamper.close()
+                samples = time_write_to_event(
+                    writer_state, reader_state, counter, k, warm, read_back
+                )
                 records.add("state-read" if read_back else "state", samples)
                 return median_seconds(samples)
 
