@@ -114,6 +114,11 @@ class Deployment:
         wait_for(lambda: agent.poll() is not None, timeout=timeout, what=f"{unit}'s agent to exit")
         return agent.returncode
 
+    def alive(self, unit: str) -> bool:
+        """True while the unit's agent process (started here) runs."""
+        agent = self.agents.get(unit)
+        return agent is not None and agent.poll() is None
+
     def signal(self, unit: str, sig: int) -> None:
         self.agents[unit].send_signal(sig)
 

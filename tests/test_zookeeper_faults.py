@@ -31,15 +31,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 
 import gevent
 import pytest
-from gevent.event import AsyncResult
+from gevent.event import AsyncResult, Event
 from zope.interface import implementer
 
 from agent_runtime import state as state_module
+from agent_runtime.agent.debug import DUMP_SIGNAL
 from agent_runtime.interfaces import INotifyWatchHandler
 from agent_runtime.state import StorageError
+from agent_runtime.state.backends.zookeeper import HANDSHAKES_PER_SERVER
 from agent_runtime.testing import LONG_WAIT, check_alive, check_killed, clean_kill, wait_for
 from agent_runtime.watcher import RelationUnitsChange
 from agent_runtime.worker import NotifyWorker, RunnerObserver
@@ -58,9 +61,15 @@ SequentialGeventHandler = pytest.importorskip(
 KazooState = pytest.importorskip("kazoo.protocol.states", reason=KAZOO).KazooState
 KeeperState = pytest.importorskip("kazoo.protocol.states", reason=KAZOO).KeeperState
 
-#: The session timeout (seconds) of every client here: the most the private
-#: server allows (20 ticks of 200 ms), so that a short outage stays short of it.
+#: The session timeout (seconds) of a client whose session must expire in an
+#: outage (the server expires it one session timeout after it started again).
 SESSION = 4
+
+#: The session timeout (seconds) of a client whose session must live through a
+#: short outage. It bounds the reconnection handshake too: on a loaded machine a
+#: ZooKeeper server that just started (a cold JVM) can take seconds to answer
+#: the first one, and a client that gives up on it first comes back too late.
+RIDE_OUT = 15
 
 #: Seconds to wait for what takes a session timeout or two (and a restart delay).
 EXPIRY_WAIT = 30
@@ -99,8 +108,8 @@ def aside(server: ZooKeeperServer):
         other.close()
 
 
-def url(hosts: str, chroot: str) -> str:
-    return f"zookeeper://{hosts}{chroot}?timeout={SESSION}"
+def url(hosts: str, chroot: str, session: float = SESSION) -> str:
+    return f"zookeeper://{hosts}{chroot}?timeout={session:g}"
 
 
 def next_event(watcher, timeout: float = LONG_WAIT):
@@ -108,21 +117,57 @@ def next_event(watcher, timeout: float = LONG_WAIT):
         return next(watcher.changes())
 
 
-def expire_session(store) -> None:
+def hold_kazoo(store, holds: dict) -> None:
+    """The next time ``store``'s kazoo client enters each state of ``holds``
+    (KazooState -> an Event or AsyncResult), hold its connection greenlet (as
+    a back-off pause would: nothing else in the process waits) until that
+    event is set, at most ``LONG_WAIT``; the store hears of the state first.
+    kazoo calls its listeners in no fixed order (a set), so the store's own is
+    wrapped."""
+    own, pending = store._on_state, dict(holds)
+
+    def listener(state) -> bool:  # on kazoo's connection greenlet
+        own(state)
+        if state in pending:
+            pending.pop(state).wait(timeout=LONG_WAIT)
+        if pending:
+            return False
+        store._client.add_listener(own)
+        return True  # done: remove this listener
+
+    store._client.remove_listener(own)
+    store._client.add_listener(listener)
+
+
+def expire_session(store, hold_lost_until=None) -> None:
     """End the store's session behind its back (kazoo's old testing trick): a
     second client attaches to the session (its id and password), which drops
     the store's connection, and closes it; the store, reconnecting, is told
-    that its session expired (LOST), and kazoo makes a new one."""
+    that its session expired (LOST), and kazoo makes a new one.
+
+    The store's kazoo may try to reconnect at once (its host list has several
+    entries) and take the session back before the second client closes it:
+    it is held in a listener of the drop until the session is closed, as its
+    back-off would; and, given ``hold_lost_until`` (an event), held again at
+    LOST until it is set."""
+    closed = Event()
+    holds = {KazooState.SUSPENDED: closed}
+    if hold_lost_until is not None:
+        holds[KazooState.LOST] = hold_lost_until
+    hold_kazoo(store, holds)
     session = store._client.client_id
     client = KazooClient(
         hosts=store.hosts, client_id=session, handler=SequentialGeventHandler(), timeout=SESSION
     )
-    client.start(timeout=LONG_WAIT)
     try:
-        assert client.client_id == session
+        client.start(timeout=LONG_WAIT)
+        try:
+            assert client.client_id == session
+        finally:
+            client.stop()
+            client.close()
     finally:
-        client.stop()
-        client.close()
+        closed.set()
 
 
 @implementer(INotifyWatchHandler)
@@ -206,8 +251,10 @@ class Watching:
     a bare environ watcher and a bare relation-units watcher (initial events
     taken) and by ``Workers`` for wordpress/0 (started and settled)."""
 
-    def __init__(self, hosts: str, chroot: str, open_state, runners, watchers) -> None:
-        self.state = state = open_state(url(hosts, chroot))
+    def __init__(
+        self, hosts: str, chroot: str, open_state, runners, watchers, session: float = SESSION
+    ) -> None:
+        self.state = state = open_state(url(hosts, chroot, session))
         self.store = state.store
         self.relation, self.wp0, self.db0 = related(state)
         self.watcher = state.watch_environ_config()
@@ -230,7 +277,7 @@ class Watching:
 
 
 def test_a_short_outage_is_ridden_out_without_an_error(zookeeper, open_state, runners, watchers):
-    w = Watching(zookeeper.hosts, "/short", open_state, runners, watchers)
+    w = Watching(zookeeper.hosts, "/short", open_state, runners, watchers, RIDE_OUT)
     state, store, relation, wp0, db0 = w.state, w.store, w.relation, w.wp0, w.db0
     watcher, units, workers, session = w.watcher, w.units, w.workers, w.session
 
@@ -280,7 +327,7 @@ def test_a_presence_stops_at_once_during_an_outage(zookeeper, open_state):
 def test_what_changed_while_disconnected_is_read_again_at_reconnection(
     zookeeper, open_state, runners, watchers
 ):
-    w = Watching(zookeeper.hosts, "/meanwhile", open_state, runners, watchers)
+    w = Watching(zookeeper.hosts, "/meanwhile", open_state, runners, watchers, RIDE_OUT)
     state, store, relation, db0 = w.state, w.store, w.relation, w.db0
     watcher, units, workers, session = w.watcher, w.units, w.workers, w.session
 
@@ -353,10 +400,12 @@ def test_a_session_expiry_stops_the_watchers_with_an_error_and_the_workers_recov
 
 
 def test_a_watcher_taken_before_the_new_session_is_armed_on_it(zookeeper, open_state, watchers):
-    # From LOST until kazoo's next attempt to connect (it waits 60-140 ms),
-    # kazoo refuses every call: a watcher taken then cannot arm its ZooKeeper
-    # watch. The store arms it once the new session is there, and tells it to
-    # read again; else it would never fire.
+    # From LOST until kazoo's next attempt to connect, kazoo refuses every
+    # call: a watcher taken then cannot arm its ZooKeeper watch. The store
+    # arms it once the new session is there, and tells it to read again; else
+    # it would never fire. kazoo's next attempt may come at once (its host list
+    # has several entries) or after its back-off: the test holds kazoo at LOST
+    # until the watcher is taken, as a back-off would.
     state = open_state(url(zookeeper.hosts, "/between"))
     store = state.store
     old = state.watch_environ_config()
@@ -365,7 +414,8 @@ def test_a_watcher_taken_before_the_new_session_is_armed_on_it(zookeeper, open_s
 
     def take() -> None:
         try:
-            check_killed(old)  # the store failed its watchers: the old session is gone
+            # The store failed its watchers: the old session is gone.
+            check_killed(old, timeout=EXPIRY_WAIT)
             refused = store._client.client_state == KeeperState.EXPIRED_SESSION
             watcher = state.watch_environ_config()
             assert next(watcher.changes()) is None  # the initial event, there at once
@@ -373,15 +423,12 @@ def test_a_watcher_taken_before_the_new_session_is_armed_on_it(zookeeper, open_s
         except BaseException as error:
             taken.set_exception(error)
 
-    def on_state(kazoo_state) -> bool:
-        if kazoo_state == KazooState.LOST:
-            gevent.spawn(take)
-            return True  # done: remove this listener
-        return False
-
-    store._client.add_listener(on_state)
-    expire_session(store)
-    refused, watcher = taken.get(timeout=EXPIRY_WAIT)
+    taker = gevent.spawn(take)
+    try:
+        expire_session(store, hold_lost_until=taken)
+        refused, watcher = taken.get(timeout=EXPIRY_WAIT)
+    finally:
+        taker.kill()
     watchers(watcher)
     assert refused, "the watcher should have been taken before kazoo tried to reconnect"
     assert not watcher.stopped
@@ -420,12 +467,14 @@ def reconnect_attempts():
 def test_a_long_outage_keeps_the_session_of_a_client_that_keeps_trying(
     zookeeper, open_state, watchers
 ):
-    # ZooKeeper gives every session one session timeout (here 1.5 s) from its
+    # ZooKeeper gives every session one session timeout (here 5 s) from its
     # restart to come back. kazoo's default backoff doubles the pause between
-    # two attempts up to an hour: after 8 failed attempts the next would come
-    # some 25 s later, and the session would be lost for nothing. The store
-    # pauses at most about a quarter of its session timeout (at most 1 s).
-    state = open_state(f"zookeeper://{zookeeper.hosts}/backoff?timeout=1.5")
+    # two rounds of attempts (one round: each entry of its host list, here
+    # HANDSHAKES_PER_SERVER) up to an hour: after 10 failed rounds the next
+    # would come some 50 s later, and the session would be lost for nothing.
+    # The store pauses at most about a quarter of its session timeout (1 s).
+    session_timeout = 5
+    state = open_state(url(zookeeper.hosts, "/backoff", session_timeout))
     store = state.store
     watcher = state.watch_environ_config()
     watchers(watcher)
@@ -434,8 +483,16 @@ def test_a_long_outage_keeps_the_session_of_a_client_that_keeps_trying(
 
     with reconnect_attempts() as attempts:
         zookeeper.stop()
+        stopped = time.monotonic()
         wait_for(lambda: store._suspended, what="the store to see the connection drop")
-        wait_for(lambda: attempts.count >= 8, timeout=EXPIRY_WAIT, what="8 reconnection attempts")
+        wait_for(
+            lambda: (
+                attempts.count >= 10 * HANDSHAKES_PER_SERVER
+                and time.monotonic() - stopped > session_timeout
+            ),
+            timeout=EXPIRY_WAIT,
+            what="10 rounds of reconnection attempts, in an outage longer than the session",
+        )
         zookeeper.start()
         wait_for(
             lambda: not store._suspended and store._client.connected,
@@ -454,11 +511,11 @@ def test_a_long_outage_keeps_the_session_of_a_client_that_keeps_trying(
 AGENTS = ("kvdb/0", "webapp/0")
 
 
-@pytest.fixture
-def agents(zookeeper, tmp_path):
-    """kvdb/0 and webapp/0 deployed on ``zookeeper``, their agents running and
-    related (killed afterwards)."""
-    d = Deployment(tmp_path, state_url=url(zookeeper.hosts, "/agents"))
+@contextlib.contextmanager
+def deployed_agents(hosts: str, home, session: float):
+    """kvdb/0 and webapp/0 deployed on ZooKeeper at ``hosts``, their agents
+    running (on sessions of ``session`` seconds) and related; killed after."""
+    d = Deployment(home, state_url=url(hosts, "/agents", session))
     try:
         d.cli("deploy", "kvdb", "--charm", str(d.charms / "kvdb"), "-n", "1")
         d.cli("deploy", "webapp", "--charm", str(d.charms / "webapp"), "-n", "1")
@@ -472,17 +529,45 @@ def agents(zookeeper, tmp_path):
         d.close()
 
 
+@pytest.fixture
+def agents(zookeeper, tmp_path):
+    """The agents, on sessions that expire in a long outage."""
+    with deployed_agents(zookeeper.hosts, tmp_path, SESSION) as d:
+        yield d
+
+
+@pytest.fixture
+def agents_riding_out(zookeeper, tmp_path):
+    """The agents, on sessions that live through a short outage."""
+    with deployed_agents(zookeeper.hosts, tmp_path, RIDE_OUT) as d:
+        yield d
+
+
 def agents_are(d: Deployment, word: str) -> bool:
     status = d.status()["services"]
     return all(status[u.partition("/")[0]]["units"][u]["agent"] == word for u in AGENTS)
 
 
 def wait_log(d: Deployment, unit: str, line: str, timeout: float = EXPIRY_WAIT) -> None:
-    wait_for(
-        lambda: line in d.log(unit),
-        timeout=timeout,
-        what=f"{line!r} in {unit}'s log:\n{d.log(unit)[-3000:]}",
-    )
+    """Wait for ``line`` in ``unit``'s log; if it does not come, fail with the
+    log's tail and the agent's own account of its greenlets (``SIGUSR2``)."""
+    try:
+        wait_for(lambda: line in d.log(unit), timeout=timeout)
+    except AssertionError:
+        raise AssertionError(f"{line!r} not in {unit}'s log:\n{dump_of(d, unit)}") from None
+
+
+def dump_of(d: Deployment, unit: str) -> str:
+    """``unit``'s log from its greenlet dump on: what it was doing (or, if it
+    cannot answer, its log's tail)."""
+    marker = "greenlets and threads, on request"
+    if d.alive(unit):
+        d.signal(unit, DUMP_SIGNAL)
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: marker in d.log(unit), timeout=10)
+    log = d.log(unit)
+    at = log.rfind(marker)
+    return log[-3000:] if at < 0 else log[max(0, at - 3000) :]
 
 
 def settled(d: Deployment) -> dict[str, list[str]]:
@@ -530,8 +615,8 @@ def workers_exited_and_started(log: str) -> tuple[set[str], set[str]]:
     return exited, started
 
 
-def test_agents_ride_out_a_short_outage(zookeeper, agents):
-    d = agents
+def test_agents_ride_out_a_short_outage(zookeeper, agents_riding_out):
+    d = agents_riding_out
     before = settled(d)
     zookeeper.stop()
     suspended = SUSPENDED.format(hosts=zookeeper.hosts)

@@ -101,7 +101,7 @@ class ZooKeeperServer:
         (self.directory / "zoo.cfg").write_text(
             f"tickTime=200\ndataDir={self.directory}/data\nclientPort={self.port}\n"
             "clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nadmin.enableServer=false\n"
-            "4lw.commands.whitelist=ruok,stat,srvr\nminSessionTimeout=400\n"
+            "4lw.commands.whitelist=ruok,stat,srvr\nminSessionTimeout=400\nmaxSessionTimeout=60000\n"
         )
         self.process: subprocess.Popen | None = None
 

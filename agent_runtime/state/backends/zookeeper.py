@@ -24,6 +24,10 @@ is cooperative.
   them on the new session kazoo makes.
 * Presence: ``hold(path, data)`` keeps an ephemeral node for as long as a
   session lives (see ``Presence``).
+* Handshakes: each server is tried for at most a third of the session
+  timeout before the next attempt (``HANDSHAKES_PER_SERVER``), so a server
+  that accepts a connection while it starts and never answers it cannot make
+  the client miss its session.
 * Time: the store takes no ``IClock``. Its only waits are kazoo's (the
   session and connection timeouts, the reconnection back-off), which bound
   I/O with the servers and run in real time, as a session's expiry on the
@@ -66,6 +70,7 @@ try:
         NoNodeError,
         NotEmptyError,
         RolledBackError,
+        SessionExpiredError,
     )
     from kazoo.handlers.gevent import SequentialGeventHandler
     from kazoo.protocol.states import EventType
@@ -85,6 +90,21 @@ DEFAULT_TIMEOUT = 10.0
 #: default backoff grows to an hour). A session outlives a server restart by
 #: one session timeout, so a client must try again well within it.
 MAX_RECONNECT_DELAY = 1.0
+
+#: How many times kazoo is given each server. kazoo, like ZooKeeper's Java
+#: client, waits up to session timeout / (servers it was given) for a server to
+#: answer a connection handshake. A server that is starting can accept a
+#: connection and never answer it: waiting a whole session timeout there loses
+#: the session the client came back to keep. Given each server three times,
+#: kazoo gives up on such a handshake after a third of the session timeout and
+#: tries the next entry at once.
+HANDSHAKES_PER_SERVER = 3
+
+
+def kazoo_hosts(hosts: str) -> str:
+    """The hosts string handed to kazoo: each server ``HANDSHAKES_PER_SERVER`` times."""
+    servers = [server.strip() for server in hosts.split(",") if server.strip()]
+    return ",".join(servers * HANDSHAKES_PER_SERVER)
 
 
 def open_store(url: str) -> ZooKeeperStore:
@@ -152,6 +172,9 @@ class _WatchCache:
 
 
 def _storage_error(error: Exception, what: str) -> StorageError:
+    if isinstance(error, SessionExpiredError):
+        # A call can meet the expiry before the LOST state reaches the store.
+        return StorageError(f"ZooKeeper: {what}: the session was lost (it expired)")
     return StorageError(f"ZooKeeper: {what}: {type(error).__name__} {error}".rstrip())
 
 
@@ -176,7 +199,7 @@ class ZooKeeperStore:
             sleep_func=handler.sleep_func,
         )
         self._client = KazooClient(
-            hosts=hosts, timeout=timeout, handler=handler, connection_retry=reconnect
+            hosts=kazoo_hosts(hosts), timeout=timeout, handler=handler, connection_retry=reconnect
         )
         self._client.add_listener(self._on_state)
         try:
