@@ -85,6 +85,17 @@ AGENTS = """
         return runner(_unkillable)
 
 
+    def stopped_while_starting():
+        # SIGTERM to itself while the agent starts, before serve() runs: the
+        # stop is remembered, not the default action that ends the process.
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
+        gevent.sleep(0.01)  # the event loop sees the signal
+        return clean()
+
+
     def not_a_worker():
         return {"not": "a worker"}
 
@@ -145,6 +156,14 @@ def test_a_fatal_error_exits_1_with_the_error_on_stderr(start):
     line = agent.read_until("fatal error")
     assert "RuntimeError: the disk is on fire" in agent.lines[line], agent.log
     assert agent.stdout == ""
+
+
+def test_a_signal_while_the_agent_starts_stops_it_once_started(start):
+    agent = start("agents:stopped_while_starting", "--stop-timeout", "600")
+    assert agent.finish() == 0, agent.log
+    agent.read_until("SIGTERM: stopping agents:stopped_while_starting")
+    assert "agents:stopped_while_starting stopped" in agent.lines[-1], agent.log
+    assert "Traceback" not in agent.log
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

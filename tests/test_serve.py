@@ -16,8 +16,8 @@ import gevent
 import pytest
 from gevent.event import Event
 
-from agent_runtime.agent.serve import ABORT_GRACE, serve
-from agent_runtime.testing import LONG_WAIT, ManualClock, check_killed
+from agent_runtime.agent.serve import ABORT_GRACE, EarlyStopSignals, serve
+from agent_runtime.testing import LONG_WAIT, ManualClock, check_killed, wait_for
 from agent_runtime.worker import SimpleWorker
 
 STOP_TIMEOUT = 10.0
@@ -130,3 +130,41 @@ def test_a_second_signal_skips_the_grace_period(clock, caplog):
     assert agent.get(timeout=LONG_WAIT) == 0  # aborted, with no clock time passed
     assert clock.now() == 0
     assert "SIGTERM again: stopping test now" in caplog.text
+
+
+def test_a_signal_caught_early_stops_the_worker_as_soon_as_it_is_served(clock, caplog):
+    caplog.set_level(logging.INFO, logger="agent_runtime.agent")
+    with EarlyStopSignals() as early:
+        sigterm()
+        wait_for(lambda: early.received == [signal.SIGTERM], what="the early SIGTERM")
+        worker = SimpleWorker(lambda stop: stop.wait())
+        agent = gevent.spawn(serve, worker, name="test", clock=clock, early=early)
+        assert agent.get(timeout=LONG_WAIT) == 0
+    assert check_killed(worker) is None
+    assert "SIGTERM: stopping test" in caplog.text
+
+
+def test_two_signals_caught_early_skip_the_grace_period(clock, caplog):
+    with EarlyStopSignals() as early:
+        sigterm()
+        wait_for(lambda: len(early.received) == 1, what="the first early SIGTERM")
+        sigterm()
+        wait_for(lambda: len(early.received) == 2, what="the second early SIGTERM")
+        deaf = Event()
+        worker = SimpleWorker(lambda stop: deaf.wait())
+        agent = gevent.spawn(
+            serve, worker, stop_timeout=STOP_TIMEOUT, name="test", clock=clock, early=early
+        )
+        assert agent.get(timeout=LONG_WAIT) == 0  # aborted, with no clock time passed
+    assert clock.now() == 0
+    assert "SIGTERM again: stopping test now" in caplog.text
+
+
+def test_early_stop_signals_stop_catching_once_closed():
+    early = EarlyStopSignals()
+    early.close()
+    sigterm()  # the guard's, now
+    settle()
+    gevent.sleep(0.01)
+    assert early.received == []
+    early.close()  # closing twice is harmless

@@ -7,6 +7,11 @@ gives up on it after a last short grace. A second signal skips the grace.
 The return value is the process's exit code: 0 after a clean stop or a
 ``TerminateAgent``, 1 after a fatal error or a worker that would not stop.
 Both grace periods run on the ``clock`` given (an ``IClock``).
+
+A process that has work to do before ``serve()`` (open its state, import its
+agent) makes an ``EarlyStopSignals`` first: a SIGINT or SIGTERM received
+meanwhile is remembered instead of ending the process half-started, and
+``serve(..., early=...)`` acts on it at once.
 """
 
 from __future__ import annotations
@@ -23,12 +28,36 @@ from agent_runtime.errors import TerminateAgent
 from agent_runtime.interfaces import IAbortableWorker, IClock, IWorker
 from agent_runtime.worker.base import outcome_of
 
-__all__ = ["ABORT_GRACE", "serve"]
+__all__ = ["ABORT_GRACE", "STOP_SIGNALS", "EarlyStopSignals", "serve"]
 
 log = logging.getLogger("agent_runtime.agent")
 
 #: Seconds an aborted worker gets before the process stops waiting for it.
 ABORT_GRACE = 2.0
+
+#: The signals that ask an agent to stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class EarlyStopSignals:
+    """Catches ``STOP_SIGNALS`` from the moment it is made until it is closed
+    (``serve()`` closes it when its own handlers are in place), remembering
+    them in ``received``; a context manager that closes it on exit."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._handlers = [gevent.signal_handler(s, self.received.append, s) for s in STOP_SIGNALS]
+
+    def close(self) -> None:
+        for handler in self._handlers:
+            handler.cancel()
+        self._handlers = []
+
+    def __enter__(self) -> EarlyStopSignals:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def serve(
@@ -38,12 +67,14 @@ def serve(
     name: str = "agent",
     report_socket: str | None = None,
     clock: IClock = REAL_CLOCK,
+    early: EarlyStopSignals | None = None,
 ) -> int:
     """Wait for ``worker``, handling SIGINT/SIGTERM as a graceful stop; return
     the exit code (see the module docstring). Call it from the main greenlet.
     With ``report_socket``, the worker's report is served there while it runs
     (``agent-runtime report``). The grace periods (``stop_timeout``, then
-    ``ABORT_GRACE``) are measured on ``clock``."""
+    ``ABORT_GRACE``) are measured on ``clock``. Signals that ``early`` caught
+    before are acted on at once, in the order they came."""
     from agent_runtime.agent.report import ReportServer
 
     reporter = ReportServer(report_socket, worker) if report_socket else None
@@ -81,8 +112,12 @@ def serve(
             log.warning("%s again: stopping %s now", signame, name)
             stopping.append(gevent.spawn(abort))
 
-    handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGINT, signal.SIGTERM)]
+    handlers = [gevent.signal_handler(s, on_signal, s) for s in STOP_SIGNALS]
     handlers.append(install_dump_handler())  # SIGUSR2: log every greenlet's stack
+    if early is not None:
+        early.close()
+        for signum in early.received:
+            on_signal(signum)
     # gevent's signal watchers do not keep the event loop alive: an agent whose
     # workers all wait on events (no timer, no socket) would end in LoopExit
     # instead of waiting for its signal. A referenced timer keeps the loop up.

@@ -90,12 +90,12 @@ def load_factory(target: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent_runtime.agent.serve import serve
+    from agent_runtime.agent.serve import EarlyStopSignals, serve
     from agent_runtime.interfaces import IWorker
 
     setup_logging(args)
-    factory = load_factory(args.target)
-    with metrics(args) as agent_metrics:
+    with EarlyStopSignals() as early, metrics(args) as agent_metrics:
+        factory = load_factory(args.target)
         worker = factory()
         if not IWorker.providedBy(worker):
             raise CommandError(
@@ -109,4 +109,5 @@ def run(args: argparse.Namespace) -> int:
                 stop_timeout=args.stop_timeout,
                 name=args.target,
                 report_socket=args.report_socket,
+                early=early,
             )

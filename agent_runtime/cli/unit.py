@@ -55,13 +55,20 @@ def add_parser(subparsers) -> None:
 
 
 def run_unit(args: argparse.Namespace) -> int:
+    from agent_runtime.agent.serve import EarlyStopSignals
+
+    setup_logging(args)
+    with EarlyStopSignals() as early:  # a stop asked for while the agent starts
+        return _run_unit(args, early)
+
+
+def _run_unit(args: argparse.Namespace, early) -> int:
     from agent_runtime import state as state_module
     from agent_runtime.agent.serve import serve
     from agent_runtime.state.charm import read_charm_dir
     from agent_runtime.uniter.agent import unit_agent
     from agent_runtime.uniter.paths import UnitPaths
 
-    setup_logging(args)
     try:
         charm = read_charm_dir(args.charm)
     except state_module.InvalidValue as error:
@@ -102,6 +109,7 @@ def run_unit(args: argparse.Namespace) -> int:
                     stop_timeout=args.stop_timeout,
                     name=f"unit agent {args.unit}",
                     report_socket=UnitPaths(directory, args.unit).report_socket,
+                    early=early,
                 )
     finally:
         state.close()
