@@ -6,6 +6,8 @@ instead of stalling it.
 
 from __future__ import annotations
 
+import time
+
 import gevent
 
 from agent_runtime.interfaces import IWorker
@@ -25,6 +27,9 @@ __all__ = [
 LONG_WAIT = 10.0
 #: Real seconds to watch for something that should not happen.
 SHORT_WAIT = 0.05
+#: The first and the longest pause (seconds) between two polls of ``wait_for``.
+MIN_POLL_PAUSE = 0.001
+MAX_POLL_PAUSE = 0.02
 
 
 def check_killed(worker: IWorker, timeout: float = LONG_WAIT) -> BaseException | None:
@@ -71,9 +76,18 @@ def check_alive(worker: IWorker, window: float = SHORT_WAIT) -> None:
 
 def wait_for(condition, timeout: float = LONG_WAIT, what: str | None = None) -> None:
     """Poll ``condition()`` (yielding to other greenlets) until it is true, at
-    most ``timeout`` seconds; fail with ``AssertionError`` naming ``what``."""
+    most ``timeout`` seconds; fail with ``AssertionError`` naming ``what``.
+
+    The pauses between polls double from 1 ms to ``MAX_POLL_PAUSE``, and are
+    never shorter than the last check took: a condition that is slow to check
+    (a command's output, a file) takes at most half the CPU, and the rest is
+    left to what the test waits for."""
+    pause = MIN_POLL_PAUSE
     with gevent.Timeout(timeout, False):
-        while not condition():
-            gevent.sleep(0.001)
-        return
+        while True:
+            started = time.monotonic()
+            if condition():
+                return
+            gevent.sleep(max(pause, time.monotonic() - started))
+            pause = min(pause * 2, MAX_POLL_PAUSE)
     raise AssertionError(f"waited {timeout:g} s for {what or condition!r}")
