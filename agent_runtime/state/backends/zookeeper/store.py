@@ -1,38 +1,5 @@
-"""ZooKeeperStore: the state of agents on many machines, in ZooKeeper (kazoo).
-
-``zookeeper://host:port[,host:port...]/chroot[?timeout=S]``; needs the
-``zookeeper`` extra (kazoo). kazoo runs on its gevent handler, so every call
-is cooperative.
-
-* Nodes are the store's nodes under the chroot, as JSON; a node's version is
-  the znode's version. A commit is one ZooKeeper transaction (multi-op), so
-  no reader ever sees half of it.
-* Watches: ZooKeeper's one-shot data watch (``get``, or ``exists`` while the
-  node is missing) and child watch (``get_children``) of each watched path.
-  When one fires, it is armed again first, then the store's subscribers of
-  that path are told (the consumer re-reads after the re-arm, so no change
-  falls in between).
-* A watched path is cached: the read that arms its watch is kept, and
-  ``get``/``children`` answer from it until the watch fires, the store
-  commits to that path, or the connection drops. So the consumer's re-read
-  after an event costs no second round trip (see ``_WatchCache``).
-* Sessions: when the connection drops (SUSPENDED) kazoo drops every watch; on
-  reconnection (CONNECTED) the store arms them again and tells every
-  subscriber to re-read, so no change made meanwhile is lost. When the
-  session is lost (LOST: it expired), every watcher stops with a
-  ``StorageError``: the workers holding them fail, and their Runner restarts
-  them on the new session kazoo makes.
-* Presence: ``hold(path, data)`` keeps an ephemeral node for as long as a
-  session lives (see ``Presence``).
-* Handshakes: each server is tried for at most a third of the session
-  timeout before the next attempt (``HANDSHAKES_PER_SERVER``), so a server
-  that accepts a connection while it starts and never answers it cannot make
-  the client miss its session.
-* Time: the store takes no ``IClock``. Its only waits are kazoo's (the
-  session and connection timeouts, the reconnection back-off), which bound
-  I/O with the servers and run in real time, as a session's expiry on the
-  server does.
-"""
+"""ZooKeeperStore: the ``IStore`` of agents on many machines (see the package
+docstring for how it maps the store onto ZooKeeper)."""
 
 from __future__ import annotations
 
@@ -47,6 +14,22 @@ from gevent.event import Event
 from zope.interface import implementer
 
 from agent_runtime.interfaces import IPresenceStore, IStore, IStoreSubscription
+from agent_runtime.state.backends.zookeeper._kazoo import (
+    BadVersionError,
+    EventType,
+    KazooClient,
+    KazooException,
+    KazooRetry,
+    KazooState,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    RolledBackError,
+    SequentialGeventHandler,
+    storage_error,
+)
+from agent_runtime.state.backends.zookeeper.cache import WatchCache
+from agent_runtime.state.backends.zookeeper.presence import Presence
 from agent_runtime.state.errors import BadURL, Conflict, InvalidValue, StateClosed, StorageError
 from agent_runtime.state.store import (
     Check,
@@ -59,28 +42,15 @@ from agent_runtime.state.store import (
     check_path,
     encode,
 )
-from agent_runtime.worker.base import GreenletWorker
 
-try:
-    from kazoo.client import KazooClient, KazooState
-    from kazoo.exceptions import (
-        BadVersionError,
-        KazooException,
-        NodeExistsError,
-        NoNodeError,
-        NotEmptyError,
-        RolledBackError,
-        SessionExpiredError,
-    )
-    from kazoo.handlers.gevent import SequentialGeventHandler
-    from kazoo.protocol.states import EventType
-    from kazoo.retry import KazooRetry
-except ImportError as error:  # pragma: no cover - exercised without the extra
-    raise ImportError(
-        f"the ZooKeeper backend needs kazoo: pip install 'agent_runtime[zookeeper]' ({error})"
-    ) from error
-
-__all__ = ["Presence", "ZooKeeperStore", "open_store"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "HANDSHAKES_PER_SERVER",
+    "MAX_RECONNECT_DELAY",
+    "ZooKeeperStore",
+    "kazoo_hosts",
+    "open_store",
+]
 
 log = logging.getLogger("agent_runtime.state.zookeeper")
 
@@ -135,49 +105,6 @@ def open_store(url: str) -> ZooKeeperStore:
     return ZooKeeperStore(hosts, chroot, timeout=timeout)
 
 
-class _WatchCache:
-    """What one kind of watch (data or children) holds for each watched path:
-    whether the watch is armed, and the value read while it was.
-
-    A value is cached only if no event for its path came between the read
-    and the store (``generation`` counts the events), and the watch was armed
-    when the read began; any later change fires that watch, which drops the
-    value. Touched only on the hub's greenlets, never across a blocking call
-    between checking and storing.
-    """
-
-    __slots__ = ("armed", "generation", "values")
-
-    def __init__(self) -> None:
-        self.armed: set[str] = set()
-        self.generation: dict[str, int] = {}
-        self.values: dict[str, Any] = {}
-
-    def invalidate(self, path: str) -> None:
-        self.generation[path] = self.generation.get(path, 0) + 1
-        self.values.pop(path, None)
-
-    def fired(self, path: str) -> None:
-        self.armed.discard(path)
-        self.invalidate(path)
-
-    def clear(self) -> None:
-        self.armed.clear()
-        self.values.clear()
-        self.generation = {path: n + 1 for path, n in self.generation.items()}
-
-    def store(self, path: str, generation: int, value: Any) -> None:
-        if path in self.armed and self.generation.get(path, 0) == generation:
-            self.values[path] = value
-
-
-def _storage_error(error: Exception, what: str) -> StorageError:
-    if isinstance(error, SessionExpiredError):
-        # A call can meet the expiry before the LOST state reaches the store.
-        return StorageError(f"ZooKeeper: {what}: the session was lost (it expired)")
-    return StorageError(f"ZooKeeper: {what}: {type(error).__name__} {error}".rstrip())
-
-
 @implementer(IStore, IPresenceStore)
 class ZooKeeperStore:
     """An ``IStore`` in ZooKeeper under ``chroot`` (see the module docstring)."""
@@ -187,8 +114,8 @@ class ZooKeeperStore:
         self.root = chroot
         self._timeout = timeout
         self._subscriptions = Subscriptions(on_paths_added=self._arm_paths)
-        self._data = _WatchCache()
-        self._children = _WatchCache()
+        self._data = WatchCache()
+        self._children = WatchCache()
         self._lost = Event()  # set while the session is lost, for Presence holders
         self._suspended = False
         self._closed = False
@@ -214,7 +141,7 @@ class ZooKeeperStore:
             self._client.ensure_path(chroot)
         except KazooException as error:
             self.close()
-            raise _storage_error(error, f"cannot create the chroot {chroot}") from None
+            raise storage_error(error, f"cannot create the chroot {chroot}") from None
 
     # -- paths and calls --------------------------------------------------------------
 
@@ -240,7 +167,7 @@ class ZooKeeperStore:
         except NoNodeError:
             node = None
         except KazooException as error:
-            raise _storage_error(error, f"cannot read {path}") from None
+            raise storage_error(error, f"cannot read {path}") from None
         if armed:
             cache.store(path, generation, node)
         return node
@@ -256,7 +183,7 @@ class ZooKeeperStore:
         except NoNodeError:
             return []
         except KazooException as error:
-            raise _storage_error(error, f"cannot list {path}") from None
+            raise storage_error(error, f"cannot list {path}") from None
         if armed:
             cache.store(path, generation, names)
         return list(names)
@@ -293,7 +220,7 @@ class ZooKeeperStore:
             results = transaction.commit()
         except KazooException as error:
             self._invalidate(ops)  # it may have been applied: the reply is what was lost
-            raise _storage_error(error, "commit failed") from None
+            raise storage_error(error, "commit failed") from None
         self._invalidate(ops)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
@@ -402,7 +329,7 @@ class ZooKeeperStore:
         except NoNodeError:
             return None  # deleted again: the watch has fired
 
-    def _fired_for(self, path: str, cache: _WatchCache):
+    def _fired_for(self, path: str, cache: WatchCache):
         def fired(event) -> None:  # on kazoo's callback greenlet: must not block
             cache.fired(path)
             if event.type == EventType.NONE:
@@ -461,40 +388,3 @@ class ZooKeeperStore:
 
     def __repr__(self) -> str:
         return f"<ZooKeeperStore {self.hosts}{self.root}{' closed' if self._closed else ''}>"
-
-
-class Presence(GreenletWorker):
-    """An ephemeral node held for as long as the session lives: a worker that
-    creates ``path`` (deleting it on ``kill()``), and fails with a
-    ``StorageError`` when the session is lost (the node went with it), so that
-    its Runner starts it again on the new session."""
-
-    def __init__(self, store: ZooKeeperStore, path: str, data: Any) -> None:
-        super().__init__()
-        self._store = store
-        self._znode = store._z(path)
-        self._data = encode(data).encode()
-        client = store._client
-        try:
-            client.create(self._znode, self._data, ephemeral=True, makepath=True)
-        except NodeExistsError:
-            # Left by an earlier session of ours that has not expired yet.
-            client.delete(self._znode)
-            client.create(self._znode, self._data, ephemeral=True, makepath=True)
-        except KazooException as error:
-            raise _storage_error(error, f"cannot create the presence node {path}") from None
-        self._start()
-
-    def _run(self) -> None:
-        gevent.wait([self.dying, self._store._lost], count=1)
-        if self.dying.is_set():
-            if self._store._suspended:
-                # No connection: kazoo would hold the delete until one is back
-                # (and stopping would wait as long); the node goes with the session.
-                return
-            try:
-                self._store._client.delete(self._znode)
-            except (NoNodeError, KazooException):
-                pass
-            return
-        raise StorageError(f"ZooKeeper session lost: presence {self._znode} is gone")
