@@ -64,6 +64,14 @@ def test_stores_provide_istore(tmp_path):
         ("sqlite:///x.db?poll=0", "poll must be between"),
         ("sqlite:///x.db?timeout=3", "unknown parameter.*timeout"),
         ("http://[::1/x", "malformed state URL"),
+        ("zookeeper:///agents", "expected zookeeper://host:port"),
+        ("zookeeper://zk:2181", "has no chroot"),
+        ("zookeeper://zk:2181/a//b", "is not a node path"),
+        ("zookeeper://zk:2181/agents?timeout=soon", "timeout must be a number"),
+        ("zookeeper://zk:2181/agents?timeout=0", "timeout must be between 0 and 600"),
+        ("zookeeper://zk:2181/agents?timeout=601", "timeout must be between 0 and 600"),
+        ("zookeeper://zk:2181/agents?poll=1&x=2", r"unknown parameter\(s\) poll, x"),
+        ("sqlite:///x.db?poll=61", "poll must be between 0 and 60"),
     ],
 )
 def test_bad_urls_are_refused_with_a_clear_error(url, message):

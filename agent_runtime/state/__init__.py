@@ -43,6 +43,7 @@ from agent_runtime.state.errors import (
 from agent_runtime.state.model import ALIVE, DEAD, DYING, Relation, RelationEndpoint, Service, Unit
 from agent_runtime.state.state import State
 from agent_runtime.state.store import MemoryStore
+from agent_runtime.state.url import check_parameters, seconds_parameter
 
 __all__ = [
     "ALIVE",
@@ -171,15 +172,6 @@ def _sqlite_store(url: str, netloc: str, path: str, query: dict[str, list[str]],
     path = path[1:] if path.startswith("/") else path
     if not path:
         raise BadURL(f"sqlite URL {url!r} names no file: use sqlite:///path/to/state.db")
-    unknown = set(query) - {"poll"}
-    if unknown:
-        raise BadURL(f"unknown parameter(s) {', '.join(sorted(unknown))} in {url!r}")
-    poll = 0.05
-    if "poll" in query:
-        try:
-            poll = float(query["poll"][-1])
-        except ValueError:
-            raise BadURL(f"poll must be a number of seconds in {url!r}") from None
-        if not 0 < poll <= 60:
-            raise BadURL(f"poll must be between 0 and 60 seconds in {url!r}")
+    check_parameters(query, {"poll"}, url)
+    poll = seconds_parameter(query, "poll", 0.05, 60, url)
     return SqliteStore(path, poll_interval=poll, clock=clock)

@@ -42,6 +42,7 @@ from agent_runtime.state.store import (
     check_path,
     encode,
 )
+from agent_runtime.state.url import check_parameters, seconds_parameter
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -91,17 +92,8 @@ def open_store(url: str) -> ZooKeeperStore:
     except InvalidValue:
         raise BadURL(f"zookeeper URL {url!r}: {chroot!r} is not a node path") from None
     query = parse_qs(parts.query)
-    unknown = set(query) - {"timeout"}
-    if unknown:
-        raise BadURL(f"unknown parameter(s) {', '.join(sorted(unknown))} in {url!r}")
-    timeout = DEFAULT_TIMEOUT
-    if "timeout" in query:
-        try:
-            timeout = float(query["timeout"][-1])
-        except ValueError:
-            raise BadURL(f"timeout must be a number of seconds in {url!r}") from None
-        if not 0 < timeout <= 600:
-            raise BadURL(f"timeout must be between 0 and 600 seconds in {url!r}")
+    check_parameters(query, {"timeout"}, url)
+    timeout = seconds_parameter(query, "timeout", DEFAULT_TIMEOUT, 600, url)
     return ZooKeeperStore(hosts, chroot, timeout=timeout)
 
 
