@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from agent_runtime.cli import CommandError
 from agent_runtime.cli.common import (
@@ -18,6 +19,9 @@ from agent_runtime.cli.observability import (
     blocking_detection,
     metrics,
 )
+
+if TYPE_CHECKING:
+    from agent_runtime.agent.serve import EarlyStopSignals
 
 
 def add_parser(subparsers) -> None:
@@ -62,7 +66,7 @@ def run_unit(args: argparse.Namespace) -> int:
         return _run_unit(args, early)
 
 
-def _run_unit(args: argparse.Namespace, early) -> int:
+def _run_unit(args: argparse.Namespace, early: EarlyStopSignals) -> int:
     from agent_runtime import state as state_module
     from agent_runtime.agent.serve import serve
     from agent_runtime.state.charm import read_charm_dir
