@@ -70,14 +70,12 @@ def demo(d: Deployment) -> None:
 
 
 def reached(d: Deployment, name: str, text: str, timeout: float = 60) -> None:
-    """Wait until each webapp unit's file ``name`` holds ``text``, polling
-    every 20 ms (``Deployment.wait_file`` polls every millisecond: too busy
-    for ten minutes beside a test matrix)."""
-    with gevent.Timeout(timeout, False):
-        while not all(text in d.read(unit, name) for unit in UNITS[1:]):
-            gevent.sleep(0.02)
-        return
-    raise AssertionError(f"waited {timeout:g} s for {text!r} in webapp's {name}")
+    """Wait until each webapp unit's file ``name`` holds ``text``."""
+    d.wait_until(
+        lambda: all(text in d.read(unit, name) for unit in UNITS[1:]),
+        what=f"{text!r} in webapp's {name}",
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
