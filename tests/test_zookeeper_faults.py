@@ -66,9 +66,8 @@ KeeperState = pytest.importorskip("kazoo.protocol.states", reason=KAZOO).KeeperS
 SESSION = 4
 
 #: The session timeout (seconds) of a client whose session must live through a
-#: short outage. It bounds the reconnection handshake too: on a loaded machine a
-#: ZooKeeper server that just started (a cold JVM) can take seconds to answer
-#: the first one, and a client that gives up on it first comes back too late.
+#: short outage: on a loaded machine the server's restart and the clients'
+#: reconnection (a third of it per unanswered handshake) must fit in it.
 RIDE_OUT = 15
 
 #: Seconds to wait for what takes a session timeout or two (and a restart delay).
