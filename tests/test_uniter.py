@@ -100,7 +100,10 @@ def test_a_dying_unit_leaves_its_relations_stops_and_is_removed(world):
     world.start(app)
     db_agent = world.start(db)
     relation = world.state.add_relation("app", "db")
+    # Both sides have seen each other: a unit departs only from units it saw
+    # join (one it never saw would pass with no hook at all).
     wait_for(lambda: "db-relation-changed db/0" in world.hooks(app))
+    wait_for(lambda: "db-relation-changed app/0" in world.hooks(db))
     world.state.destroy_unit(db)
     assert isinstance(check_killed(db_agent, timeout=30), TerminateAgent)
     assert world.hooks(db)[-3:] == ["db-relation-departed app/0", "db-relation-broken -", "stop -"]
