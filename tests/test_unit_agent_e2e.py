@@ -69,6 +69,9 @@ def test_two_charms_relate_configure_scale_and_leave(any_deployment):
     d.wait_file("webapp/0", "peers", "webapp/1")
     d.wait_file("webapp/1", "peers", "webapp/0")
     d.wait_until(lambda: d.agent("webapp/1") == "up", what="webapp/1's agent up")
+    # kvdb has seen webapp/1 join too (webapp/1 reads kvdb's settings without
+    # that): a unit departs only from units that saw it join.
+    d.wait_file("kvdb/0", "grants", "webapp/1")
 
     d.cli("destroy-unit", "webapp/1")
     assert d.exit_code("webapp/1") == 0, d.log("webapp/1")
