@@ -41,6 +41,7 @@ import gevent
 from gevent import config as gevent_config
 from gevent.events import EventLoopBlocked, subscribers
 from gevent.monkey import get_original
+from gevent.pool import Group
 
 __all__ = ["DEFAULT_THRESHOLD", "WORKER_MARK", "BlockingMonitor", "blocking_worker"]
 
@@ -146,6 +147,7 @@ class BlockingMonitor:
         self._saved: tuple[float, bool] | None = None
         self._lock = _allocate_lock()
         self._block: _Block | None = None  # guarded by _lock
+        self._end_loggers = Group()  # greenlets logging that a block ended
 
     @property
     def running(self) -> bool:
@@ -196,9 +198,10 @@ class BlockingMonitor:
             gevent_config.monitor_thread = enabled
 
     def stop(self) -> None:
-        """Stop reporting; end the monitor thread if ``start()`` started it.
-        Raises ``RuntimeError`` if that thread has not ended within
-        ``STOP_TIMEOUT`` seconds."""
+        """Stop reporting; end the monitor thread if ``start()`` started it,
+        and wait for the end of a block already seen to be logged. Raises
+        ``RuntimeError`` if that thread has not ended within ``STOP_TIMEOUT``
+        seconds."""
         hub, thread = self._hub, self._thread
         if hub is None:
             return
@@ -220,6 +223,8 @@ class BlockingMonitor:
             if self._saved is not None:
                 gevent_config.max_blocking_time, gevent_config.print_blocking_reports = self._saved
                 self._saved = None
+            # A block's end already seen is logged before stop() returns.
+            self._end_loggers.join(timeout=STOP_TIMEOUT)
 
     @staticmethod
     def _wait_ended(ident: int) -> None:
@@ -277,7 +282,7 @@ class BlockingMonitor:
                 self._block = None
         block.greenlet = None
         # Not from the hub itself: a logging handler may need to switch.
-        gevent.spawn(self._log_end, block, seconds)
+        self._end_loggers.spawn(self._log_end, block, seconds)
 
     @staticmethod
     def _log_end(block: _Block, seconds: float) -> None:
